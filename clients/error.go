@@ -1,0 +1,115 @@
+package clients
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// APIError is a provider's non-2xx answer, decoded from its status, headers
+// and error body. It never holds request text or credentials.
+type APIError struct {
+	// Provider names the provider ("openai", "ollama").
+	Provider string
+	// StatusCode is the HTTP status.
+	StatusCode int
+	// Type, Code and Message come from the provider's error body when it has
+	// them (OpenAI: error.type, error.code, error.message; Ollama: error).
+	Type    string
+	Code    string
+	Message string
+	// RetryAfter is the wait the provider asked for (Retry-After or
+	// retry-after-ms); 0 if it asked for none.
+	RetryAfter time.Duration
+	// RateLimit holds the x-ratelimit-* response headers, lower-cased.
+	RateLimit map[string]string
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: HTTP %d", e.Provider, e.StatusCode)
+	if e.Type != "" {
+		fmt.Fprintf(&b, " %s", e.Type)
+	}
+	if e.Code != "" {
+		fmt.Fprintf(&b, " (%s)", e.Code)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	return b.String()
+}
+
+// Permanent reports whether repeating the same request cannot succeed: a
+// client error (400, 401, 403, 404, 422 and other 4xx) or an exhausted quota
+// (insufficient_quota, even when sent as 429). Timeouts (408), conflicts
+// (409), rate limits (429) and server errors (5xx) are not permanent.
+func (e *APIError) Permanent() bool {
+	if e.Code == "insufficient_quota" || e.Type == "insufficient_quota" {
+		return true
+	}
+	switch e.StatusCode {
+	case http.StatusRequestTimeout, http.StatusConflict, http.StatusTooManyRequests:
+		return false
+	}
+	return e.StatusCode >= 400 && e.StatusCode < 500
+}
+
+// RateLimited reports whether the provider refused the request for its rate
+// (429) rather than for the request itself.
+func (e *APIError) RateLimited() bool {
+	return e.StatusCode == http.StatusTooManyRequests && !e.Permanent()
+}
+
+// RetryDelay returns the wait the provider asked for, if any.
+func (e *APIError) RetryDelay() (time.Duration, bool) {
+	return e.RetryAfter, e.RetryAfter > 0
+}
+
+// NewAPIError builds an APIError from a response's status and headers; the
+// caller fills Type, Code and Message from the body.
+func NewAPIError(provider string, resp *http.Response) *APIError {
+	e := &APIError{
+		Provider:   provider,
+		StatusCode: resp.StatusCode,
+		RetryAfter: ParseRetryAfter(resp.Header, time.Now()),
+	}
+	for k, v := range resp.Header {
+		if lk := strings.ToLower(k); strings.HasPrefix(lk, "x-ratelimit-") && len(v) > 0 {
+			if e.RateLimit == nil {
+				e.RateLimit = make(map[string]string)
+			}
+			e.RateLimit[lk] = v[0]
+		}
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(resp.StatusCode)
+	}
+	return e
+}
+
+// ParseRetryAfter reads retry-after-ms (milliseconds, OpenAI) or Retry-After
+// (seconds or an HTTP date) from h. It returns 0 when neither is usable.
+func ParseRetryAfter(h http.Header, now time.Time) time.Duration {
+	if v := h.Get("Retry-After-Ms"); v != "" {
+		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
+			return time.Duration(ms * float64(time.Millisecond))
+		}
+	}
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil {
+		if s > 0 {
+			return time.Duration(s * float64(time.Second))
+		}
+		return 0
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
