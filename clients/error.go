@@ -1,12 +1,17 @@
 package clients
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// ErrInvalidRequest marks a request that no provider could accept (no
+// inputs, too many inputs, an empty text): sending it again cannot help.
+var ErrInvalidRequest = errors.New("invalid request")
 
 // APIError is a provider's non-2xx answer, decoded from its status, headers
 // and error body. It never holds request text or credentials.
