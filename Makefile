@@ -1,0 +1,30 @@
+# llmq — make help lists the targets.
+GO      ?= go
+BIN     ?= bin
+PKGS    := ./...
+
+.DEFAULT_GOAL := help
+.PHONY: help build demo test test-short lint deps clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## Build bin/worker, bin/enqueue, bin/simulator and bin/demo
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+demo: build ## Embed the sample corpus end to end (no API key or Redis needed) and print a summary
+	$(BIN)/demo
+
+deps: ## Locate redis-server for the tests, installing Debian's package if it is missing
+	@./scripts/ensure-redis
+
+test: deps lint ## Run every test with the race detector (needs redis-server: see deps)
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+lint: ## gofmt, go vet and staticcheck (pinned in go.mod)
+	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+
+clean: ## Remove build output
+	rm -rf $(BIN) out

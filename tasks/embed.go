@@ -1,0 +1,199 @@
+package tasks
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/llmq/llmq/clients"
+)
+
+// TypeEmbed is the task type of an embedding task.
+const TypeEmbed = "embedding:create"
+
+// Queue names used when the producer names none.
+const (
+	QueueEmbeddings = "embeddings"
+	QueueGeneration = "generation"
+)
+
+// Provider names accepted in payloads.
+const (
+	ProviderOpenAI = "openai"
+	ProviderOllama = "ollama"
+)
+
+// Limits and defaults of embedding tasks.
+const (
+	// MaxEmbedInputs is the most texts one task may carry: OpenAI's limit
+	// per embeddings request.
+	MaxEmbedInputs = 2048
+	// EmbedTimeout bounds one run of an embedding task.
+	EmbedTimeout = 2 * time.Minute
+	// EmbedMaxRetry is how often a failed embedding task is retried before
+	// it is archived. Rate-limited attempts do not count (see IsFailure).
+	EmbedMaxRetry = 10
+	// DefaultRetention is how long a finished task and its result stay in
+	// Redis when the producer sets no asynq.Retention.
+	DefaultRetention = 24 * time.Hour
+)
+
+// EmbedPayload is the JSON payload of a TypeEmbed task.
+//
+//	{"provider": "openai", "model": "text-embedding-3-small", "dimensions": 256,
+//	 "texts": ["first text", "second text"], "ids": ["doc-1", "doc-2"]}
+type EmbedPayload struct {
+	// Provider is "openai" (any OpenAI-compatible endpoint; the default) or
+	// "ollama" (Ollama's native /api/embed).
+	Provider string `json:"provider,omitempty"`
+	// Model overrides the worker's default model for the provider.
+	Model string `json:"model,omitempty"`
+	// Dimensions, when positive, asks for shortened vectors.
+	Dimensions int `json:"dimensions,omitempty"`
+	// Texts are embedded in one provider request, 1 to MaxEmbedInputs of
+	// them, none empty.
+	Texts []string `json:"texts"`
+	// IDs are the caller's ids of the texts: empty, or one per text.
+	IDs []string `json:"ids,omitempty"`
+}
+
+// Validate reports why p cannot be run, wrapping ErrInvalidPayload.
+func (p EmbedPayload) Validate() error {
+	switch {
+	case p.Provider != "" && p.Provider != ProviderOpenAI && p.Provider != ProviderOllama:
+		return fmt.Errorf("%w: unknown provider %q (want %q or %q)", ErrInvalidPayload, p.Provider, ProviderOpenAI, ProviderOllama)
+	case len(p.Texts) == 0:
+		return fmt.Errorf("%w: no texts", ErrInvalidPayload)
+	case len(p.Texts) > MaxEmbedInputs:
+		return fmt.Errorf("%w: %d texts, at most %d per task", ErrInvalidPayload, len(p.Texts), MaxEmbedInputs)
+	case len(p.IDs) != 0 && len(p.IDs) != len(p.Texts):
+		return fmt.Errorf("%w: %d ids for %d texts", ErrInvalidPayload, len(p.IDs), len(p.Texts))
+	case p.Dimensions < 0:
+		return fmt.Errorf("%w: negative dimensions %d", ErrInvalidPayload, p.Dimensions)
+	}
+	for i, t := range p.Texts {
+		if t == "" {
+			return fmt.Errorf("%w: text %d is empty", ErrInvalidPayload, i)
+		}
+	}
+	return nil
+}
+
+func (p EmbedPayload) provider() string {
+	if p.Provider == "" {
+		return ProviderOpenAI
+	}
+	return p.Provider
+}
+
+// NewEmbedTask validates p and returns a task to enqueue. It goes to
+// QueueEmbeddings with EmbedTimeout, EmbedMaxRetry and DefaultRetention,
+// and its ID is derived from the payload, so enqueueing the same payload
+// again while the first task is still known fails with
+// asynq.ErrTaskIDConflict instead of doing the work twice. Options in opts
+// override these.
+func NewEmbedTask(p EmbedPayload, opts ...asynq.Option) (*asynq.Task, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode embed payload: %w", err)
+	}
+	defaults := []asynq.Option{
+		asynq.Queue(QueueEmbeddings),
+		asynq.Timeout(EmbedTimeout),
+		asynq.MaxRetry(EmbedMaxRetry),
+		asynq.Retention(DefaultRetention),
+		asynq.TaskID(contentID(TypeEmbed, b)),
+	}
+	return asynq.NewTask(TypeEmbed, b, append(defaults, opts...)...), nil
+}
+
+// ID returns the ID that NewEmbedTask and NewGenerateTask give t unless an
+// asynq.TaskID option overrides it: a hash of its type and payload.
+func ID(t *asynq.Task) string { return contentID(t.Type(), t.Payload()) }
+
+func contentID(typ string, payload []byte) string {
+	h := sha256.New()
+	h.Write([]byte(typ))
+	h.Write([]byte{0})
+	h.Write(payload)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Embedder turns texts into vectors. clients/openai.Client and
+// clients/ollama.Client implement it.
+type Embedder interface {
+	Embed(ctx context.Context, req clients.EmbedRequest) (*clients.Embeddings, error)
+}
+
+// EmbedHandler runs TypeEmbed tasks.
+type EmbedHandler struct {
+	embedders map[string]Embedder
+	logger    *slog.Logger
+}
+
+// NewEmbedHandler returns a handler that sends each task to the Embedder
+// registered under its payload's provider name (ProviderOpenAI,
+// ProviderOllama). A task naming a provider that is not registered is
+// archived.
+func NewEmbedHandler(embedders map[string]Embedder, logger *slog.Logger) *EmbedHandler {
+	return &EmbedHandler{embedders: embedders, logger: logger}
+}
+
+// ProcessTask embeds the task's texts in one provider request and writes
+// the vectors as the task's result (EncodeEmbedResult).
+func (h *EmbedHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	var p EmbedPayload
+	if err := decodePayload(t.Payload(), &p); err != nil {
+		return permanent(err)
+	}
+	if err := p.Validate(); err != nil {
+		return permanent(err)
+	}
+	emb, ok := h.embedders[p.provider()]
+	if !ok {
+		return permanent(fmt.Errorf("%w: provider %q is not configured on this worker", ErrInvalidPayload, p.provider()))
+	}
+	res, err := emb.Embed(ctx, clients.EmbedRequest{Model: p.Model, Input: p.Texts, Dimensions: p.Dimensions})
+	if err != nil {
+		return classify(fmt.Errorf("embed %d texts: %w", len(p.Texts), err))
+	}
+	if len(res.Vectors) != len(p.Texts) {
+		return fmt.Errorf("embed: provider returned %d vectors for %d texts", len(res.Vectors), len(p.Texts))
+	}
+	out, err := EncodeEmbedResult(res)
+	if err != nil {
+		return permanent(err)
+	}
+	if _, err := t.ResultWriter().Write(out); err != nil {
+		return fmt.Errorf("write embed result: %w", err)
+	}
+	h.logger.DebugContext(ctx, "embedded", slog.String("task_id", t.ResultWriter().TaskID()),
+		slog.Int("texts", len(p.Texts)), slog.String("model", res.Model), slog.Int("input_tokens", res.InputTokens))
+	return nil
+}
+
+// decodePayload decodes a JSON payload, wrapping ErrInvalidPayload.
+func decodePayload(b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			return fmt.Errorf("%w: not JSON at byte %d", ErrInvalidPayload, se.Offset)
+		case errors.As(err, &te):
+			return fmt.Errorf("%w: field %q: want %s, got JSON %s", ErrInvalidPayload, te.Field, te.Type, te.Value)
+		}
+		return fmt.Errorf("%w: %w", ErrInvalidPayload, err)
+	}
+	return nil
+}

@@ -1,0 +1,125 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/llmq/llmq/clients"
+)
+
+// ErrInvalidPayload marks a task whose payload can never be run: not JSON,
+// no texts, an empty text, too many texts, an unknown provider.
+var ErrInvalidPayload = errors.New("invalid payload")
+
+// ErrUnknownType marks a task whose type no handler serves.
+var ErrUnknownType = errors.New("unknown task type")
+
+// permanent marks err so that asynq archives the task at once.
+func permanent(err error) error {
+	return fmt.Errorf("%w (%w)", err, asynq.SkipRetry)
+}
+
+// classify marks a provider failure permanent when repeating the request
+// cannot help; anything else is left to be retried.
+func classify(err error) error {
+	var apiErr *clients.APIError
+	switch {
+	case errors.As(err, &apiErr) && apiErr.Permanent():
+		return permanent(err)
+	case errors.Is(err, clients.ErrInvalidRequest):
+		return permanent(err)
+	}
+	return err
+}
+
+// Backoff bounds for retries without a provider-given delay.
+const (
+	minRetryDelay = time.Second
+	maxRetryDelay = 5 * time.Minute
+)
+
+// RetryDelay is the asynq.Config.RetryDelayFunc for llmq's tasks. After a
+// provider said how long to wait (Retry-After, retry-after-ms), it waits
+// that long plus up to 10% jitter, so that many workers do not return at
+// the same instant. Otherwise it backs off exponentially from 1 s, doubling
+// per retry up to 5 min, with jitter between half and the full delay.
+func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	var apiErr *clients.APIError
+	if errors.As(err, &apiErr) {
+		if d, ok := apiErr.RetryDelay(); ok {
+			return d + rand.N(d/10+1)
+		}
+	}
+	d := maxRetryDelay
+	if n < 20 {
+		d = min(minRetryDelay<<n, maxRetryDelay)
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// IsFailure is the asynq.Config.IsFailure for llmq's tasks: a provider's
+// rate limit (429 without an exhausted quota) is not the task's failure,
+// so it is retried after the provider's delay without using up one of the
+// task's retries. Every other error is a failure.
+func IsFailure(err error) bool {
+	var apiErr *clients.APIError
+	return !(errors.As(err, &apiErr) && apiErr.RateLimited())
+}
+
+// Mux routes tasks to handlers by exact type. Unlike asynq.ServeMux alone,
+// a task of an unknown type is archived at once with ErrUnknownType
+// instead of being retried.
+type Mux struct {
+	mux *asynq.ServeMux
+}
+
+// NewMux returns a Mux serving the handlers, keyed by task type.
+func NewMux(handlers map[string]asynq.Handler) *Mux {
+	m := &Mux{mux: asynq.NewServeMux()}
+	for typ, h := range handlers {
+		m.mux.Handle(typ, h)
+	}
+	return m
+}
+
+// Use adds middleware, as asynq.ServeMux.Use does.
+func (m *Mux) Use(mws ...asynq.MiddlewareFunc) { m.mux.Use(mws...) }
+
+// ProcessTask runs the handler registered for t's type.
+func (m *Mux) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	if _, pattern := m.mux.Handler(t); pattern != t.Type() {
+		return permanent(fmt.Errorf("%w %q", ErrUnknownType, t.Type()))
+	}
+	return m.mux.ProcessTask(ctx, t)
+}
+
+// LogError returns an asynq.ErrorHandler that logs each failed attempt
+// with the task's id, type, queue and retry count, and whether it will be
+// retried. It logs neither payloads nor results.
+func LogError(logger *slog.Logger) asynq.ErrorHandler {
+	return asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+		id, _ := asynq.GetTaskID(ctx)
+		queue, _ := asynq.GetQueueName(ctx)
+		retried, _ := asynq.GetRetryCount(ctx)
+		maxRetry, _ := asynq.GetMaxRetry(ctx)
+		outcome := "retry"
+		switch {
+		case errors.Is(err, asynq.SkipRetry):
+			outcome = "archived"
+		case !IsFailure(err):
+			outcome = "rate limited, retry"
+		case retried >= maxRetry:
+			outcome = "retries exhausted, archived"
+		}
+		logger.WarnContext(ctx, "task failed",
+			slog.String("task_id", id), slog.String("type", t.Type()), slog.String("queue", queue),
+			slog.Int("retried", retried), slog.Int("max_retry", maxRetry),
+			slog.String("outcome", outcome), slog.String("error", err.Error()))
+	})
+}

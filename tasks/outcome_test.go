@@ -1,0 +1,97 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/llmq/llmq/clients"
+)
+
+func TestClassify(t *testing.T) {
+	api := func(status int, code string) error {
+		return fmt.Errorf("embed: %w", &clients.APIError{Provider: "openai", StatusCode: status, Code: code})
+	}
+	tests := []struct {
+		name          string
+		err           error
+		wantPermanent bool
+	}{
+		{"400", api(http.StatusBadRequest, ""), true},
+		{"401", api(http.StatusUnauthorized, "invalid_api_key"), true},
+		{"403", api(http.StatusForbidden, ""), true},
+		{"404", api(http.StatusNotFound, ""), true},
+		{"422", api(http.StatusUnprocessableEntity, ""), true},
+		{"429 quota", api(http.StatusTooManyRequests, "insufficient_quota"), true},
+		{"408", api(http.StatusRequestTimeout, ""), false},
+		{"409", api(http.StatusConflict, ""), false},
+		{"429", api(http.StatusTooManyRequests, "rate_limit_exceeded"), false},
+		{"500", api(http.StatusInternalServerError, ""), false},
+		{"503", api(http.StatusServiceUnavailable, ""), false},
+		{"invalid request", fmt.Errorf("embed: %w", clients.ErrInvalidRequest), true},
+		{"deadline", fmt.Errorf("embed: %w", context.DeadlineExceeded), false},
+		{"network", errors.New("read tcp: connection reset by peer"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := classify(tt.err)
+			if errors.Is(got, asynq.SkipRetry) != tt.wantPermanent {
+				t.Fatalf("classify(%v) = %v, permanent = %v, want %v", tt.err, got, !tt.wantPermanent, tt.wantPermanent)
+			}
+			if !errors.Is(got, tt.err) {
+				t.Errorf("classify lost the cause: %v", got)
+			}
+		})
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	rateLimited := fmt.Errorf("embed: %w", &clients.APIError{StatusCode: 429, RetryAfter: 7 * time.Second})
+	tests := []struct {
+		name     string
+		n        int
+		err      error
+		min, max time.Duration
+	}{
+		{"retry-after honoured", 0, rateLimited, 7 * time.Second, 7*time.Second + 700*time.Millisecond},
+		{"retry-after honoured late", 9, rateLimited, 7 * time.Second, 7*time.Second + 700*time.Millisecond},
+		{"first backoff", 0, errors.New("boom"), 500 * time.Millisecond, time.Second},
+		{"third backoff", 3, errors.New("boom"), 4 * time.Second, 8 * time.Second},
+		{"capped", 30, errors.New("boom"), maxRetryDelay / 2, maxRetryDelay},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for range 50 {
+				d := RetryDelay(tt.n, tt.err, nil)
+				if d < tt.min || d > tt.max {
+					t.Fatalf("RetryDelay(%d) = %v, want within [%v, %v]", tt.n, d, tt.min, tt.max)
+				}
+			}
+		})
+	}
+}
+
+func TestIsFailure(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"rate limited", &clients.APIError{StatusCode: 429}, false},
+		{"quota exhausted", &clients.APIError{StatusCode: 429, Code: "insufficient_quota"}, true},
+		{"server error", &clients.APIError{StatusCode: 500}, true},
+		{"other", errors.New("x"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := IsFailure(fmt.Errorf("wrapped: %w", tt.err)); got != tt.want {
+				t.Fatalf("IsFailure = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
