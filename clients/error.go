@@ -95,26 +95,45 @@ func NewAPIError(provider string, resp *http.Response) *APIError {
 	return e
 }
 
+// MaxRetryAfter caps what ParseRetryAfter returns, so that a malformed or
+// hostile header cannot park a task for days.
+const MaxRetryAfter = time.Hour
+
 // ParseRetryAfter reads retry-after-ms (milliseconds, OpenAI) or Retry-After
-// (seconds or an HTTP date) from h. It returns 0 when neither is usable.
+// (seconds or an HTTP date) from h, at most MaxRetryAfter. It returns 0 when
+// neither is usable.
 func ParseRetryAfter(h http.Header, now time.Time) time.Duration {
 	if v := h.Get("Retry-After-Ms"); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
-			return time.Duration(ms * float64(time.Millisecond))
+		if d, ok := parseNumber(v, time.Millisecond); ok {
+			return d
 		}
 	}
-	v := h.Get("Retry-After")
+	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
 		return 0
 	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		if s > 0 {
-			return time.Duration(s * float64(time.Second))
-		}
-		return 0
+	if d, ok := parseNumber(v, time.Second); ok {
+		return d
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+		return min(t.Sub(now), MaxRetryAfter)
 	}
 	return 0
+}
+
+// parseNumber reads a plain decimal count of unit, capped at MaxRetryAfter.
+// It rejects zero, negative, infinite, NaN, hex and exponent forms.
+func parseNumber(v string, unit time.Duration) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" || strings.IndexFunc(v, func(r rune) bool { return (r < '0' || r > '9') && r != '.' }) >= 0 {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 {
+		return 0, false
+	}
+	if f >= float64(MaxRetryAfter/unit) {
+		return MaxRetryAfter, true
+	}
+	return time.Duration(f * float64(unit)), true
 }
