@@ -1,0 +1,348 @@
+package openai
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/llmq/llmq/clients"
+	"github.com/llmq/llmq/clients/internal/redact"
+)
+
+// Defaults used by New for zero Config fields.
+const (
+	DefaultBaseURL = "https://api.openai.com/v1"
+	DefaultModel   = "text-embedding-3-small"
+)
+
+// MaxInputs is the most inputs one embeddings request may carry.
+const MaxInputs = 2048
+
+// Provider is the name this package gives its provider in errors.
+const Provider = "openai"
+
+// ErrInvalidRequest is wrapped by the errors of requests that are refused
+// before sending because no server could accept them (no inputs, more than
+// MaxInputs, an empty input). It is clients.ErrInvalidRequest.
+var ErrInvalidRequest = clients.ErrInvalidRequest
+
+// Config configures a Client. Zero fields take the documented defaults.
+type Config struct {
+	// BaseURL is the API root that "/embeddings" is appended to, http or
+	// https. Default DefaultBaseURL; any OpenAI-compatible ".../v1" works.
+	BaseURL string
+	// APIKey is sent as "Authorization: Bearer <key>"; no header is sent
+	// when it is empty.
+	APIKey string
+	// Model is the embedding model used when a request names none.
+	// Default DefaultModel.
+	Model string
+}
+
+// Client calls one OpenAI-compatible server. It is safe for concurrent use.
+type Client struct {
+	hc       *http.Client
+	base     string
+	embedURL string
+	auth     string
+	key      string
+	model    string
+}
+
+// New returns a Client that sends its requests through hc, the process's
+// pooled client for this provider (clients.NewHTTPClient). It fails if hc
+// is nil or BaseURL is not an absolute http or https URL.
+func New(hc *http.Client, cfg Config) (*Client, error) {
+	if hc == nil {
+		return nil, errors.New("openai: nil *http.Client")
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	if cfg.Model == "" {
+		cfg.Model = DefaultModel
+	}
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		// Not the parse error: it would repeat the URL, and with it any
+		// credentials it holds.
+		return nil, errors.New("openai: BaseURL must be an absolute http or https URL")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, errors.New("openai: BaseURL must not have a query or fragment")
+	}
+	base := strings.TrimRight(cfg.BaseURL, "/")
+	c := &Client{
+		hc:       hc,
+		base:     base,
+		embedURL: base + "/embeddings",
+		key:      cfg.APIKey,
+		model:    cfg.Model,
+	}
+	if cfg.APIKey != "" {
+		c.auth = "Bearer " + cfg.APIKey
+	}
+	return c, nil
+}
+
+// WarmURL returns the URL of a cheap GET (the model list) that opens the
+// first connection to the server; see clients.Warm.
+func (c *Client) WarmURL() string { return c.base + "/models" }
+
+type embedRequest struct {
+	Model          string   `json:"model"`
+	Input          []string `json:"input"`
+	Dimensions     int      `json:"dimensions,omitempty"`
+	EncodingFormat string   `json:"encoding_format"`
+}
+
+type embedResponse struct {
+	Data []struct {
+		Index     int             `json:"index"`
+		Embedding json.RawMessage `json:"embedding"`
+	} `json:"data"`
+	Model string `json:"model"`
+	Usage struct {
+		PromptTokens int `json:"prompt_tokens"`
+	} `json:"usage"`
+}
+
+// Embed sends req to POST {BaseURL}/embeddings in one request and returns
+// one vector per input, in input order. The model is req.Model, or the
+// client's default; Dimensions is sent only when positive.
+//
+// A request with no inputs, more than MaxInputs, or an empty input is
+// refused with an error wrapping ErrInvalidRequest. A non-2xx answer is
+// returned as a *clients.APIError. An answer that is not one vector per
+// input of one length (req.Dimensions, when set) is an error. Errors caused
+// by ctx wrap ctx.Err().
+func (c *Client) Embed(ctx context.Context, req clients.EmbedRequest) (*clients.Embeddings, error) {
+	if err := validate(req); err != nil {
+		return nil, fmt.Errorf("openai embeddings: %w", err)
+	}
+	model := req.Model
+	if model == "" {
+		model = c.model
+	}
+	body, err := json.Marshal(embedRequest{
+		Model:          model,
+		Input:          req.Input,
+		Dimensions:     max(req.Dimensions, 0),
+		EncodingFormat: "base64",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("openai embeddings: encode request: %w", err)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.embedURL, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("openai embeddings: %w", err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", "application/json")
+	if c.auth != "" {
+		hreq.Header.Set("Authorization", c.auth)
+	}
+	resp, err := c.hc.Do(hreq)
+	if err != nil {
+		return nil, fmt.Errorf("openai embeddings: %w", ctxErr(ctx, err))
+	}
+	defer clients.DrainClose(resp.Body)
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, fmt.Errorf("openai embeddings: %w", c.apiError(resp, req.Input))
+	}
+	var er embedResponse
+	if err := json.NewDecoder(resp.Body).Decode(&er); err != nil {
+		return nil, fmt.Errorf("openai embeddings: decode response: %w", ctxErr(ctx, err))
+	}
+	vecs, err := vectors(&er, len(req.Input), req.Dimensions)
+	if err != nil {
+		return nil, fmt.Errorf("openai embeddings: %w", err)
+	}
+	m := er.Model
+	if m == "" {
+		m = model
+	}
+	return &clients.Embeddings{Model: m, Vectors: vecs, InputTokens: er.Usage.PromptTokens}, nil
+}
+
+func validate(req clients.EmbedRequest) error {
+	switch {
+	case len(req.Input) == 0:
+		return fmt.Errorf("%w: no inputs", ErrInvalidRequest)
+	case len(req.Input) > MaxInputs:
+		return fmt.Errorf("%w: %d inputs, at most %d per request", ErrInvalidRequest, len(req.Input), MaxInputs)
+	}
+	for i, s := range req.Input {
+		if s == "" {
+			return fmt.Errorf("%w: input %d is empty", ErrInvalidRequest, i)
+		}
+	}
+	return nil
+}
+
+// ctxErr returns ctx's error when ctx has ended, since that is why err
+// happened, and err otherwise.
+func ctxErr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%w (%w)", cerr, err)
+	}
+	return err
+}
+
+// vectors puts the answer's vectors in input order and checks that there
+// is exactly one per input, all of one length.
+func vectors(er *embedResponse, n, dims int) ([][]float32, error) {
+	if len(er.Data) != n {
+		return nil, fmt.Errorf("%d vectors for %d inputs", len(er.Data), n)
+	}
+	out := make([][]float32, n)
+	seen := make([]bool, n)
+	for _, d := range er.Data {
+		if d.Index < 0 || d.Index >= n {
+			return nil, fmt.Errorf("vector index %d out of range [0, %d)", d.Index, n)
+		}
+		if seen[d.Index] {
+			return nil, fmt.Errorf("vector index %d appears twice", d.Index)
+		}
+		seen[d.Index] = true
+		v, err := decodeVector(d.Embedding)
+		if err != nil {
+			return nil, fmt.Errorf("vector %d: %w", d.Index, err)
+		}
+		out[d.Index] = v
+	}
+	want := dims
+	if want <= 0 {
+		want = len(out[0])
+	}
+	for i, v := range out {
+		if len(v) == 0 || len(v) != want {
+			return nil, fmt.Errorf("vector %d has %d dimensions, want %d", i, len(v), want)
+		}
+	}
+	return out, nil
+}
+
+// decodeVector reads one "embedding" value: a base64 string of
+// little-endian float32s, or a JSON array of numbers.
+func decodeVector(raw json.RawMessage) ([]float32, error) {
+	if len(raw) == 0 {
+		return nil, errors.New("no embedding")
+	}
+	switch raw[0] {
+	case '"':
+		return decodeBase64(raw)
+	case '[':
+		var v []float32
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, fmt.Errorf("embedding array: %w", err)
+		}
+		return v, nil
+	}
+	return nil, errors.New("embedding is neither a base64 string nor an array")
+}
+
+func decodeBase64(raw json.RawMessage) ([]float32, error) {
+	// Base64 needs no JSON escapes, so the bytes between the quotes are
+	// the text; unquote only for a server that escapes "/" or the like.
+	b64 := raw[1 : len(raw)-1]
+	if bytes.IndexByte(b64, '\\') >= 0 {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, fmt.Errorf("embedding string: %w", err)
+		}
+		b64 = []byte(s)
+	}
+	buf := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
+	n, err := base64.StdEncoding.Decode(buf, b64)
+	if err != nil {
+		return nil, fmt.Errorf("embedding base64: %w", err)
+	}
+	if n%4 != 0 {
+		return nil, fmt.Errorf("embedding base64: %d bytes is not a whole number of float32s", n)
+	}
+	v := make([]float32, n/4)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:]))
+	}
+	return v, nil
+}
+
+// Limits on what an error keeps of an error body.
+const (
+	maxErrorBody    = 64 << 10
+	maxMessage      = 512
+	maxField        = 100
+	maxGarbageBytes = 200
+)
+
+// apiError turns a non-2xx response into a *clients.APIError. Type, code
+// and message come from an OpenAI error body ({"error": {"message", "type",
+// "param", "code"}}), or from the shapes compatible servers use instead
+// ({"error": "..."}, or message, type and code at the top level); any
+// other body gives a short cleaned snippet.
+func (c *Client) apiError(resp *http.Response, inputs []string) *clients.APIError {
+	e := clients.NewAPIError(Provider, resp)
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	secrets := []string{c.key}
+	type fields struct {
+		Message string          `json:"message"`
+		Type    string          `json:"type"`
+		Code    json.RawMessage `json:"code"`
+	}
+	var eb struct {
+		fields
+		Error json.RawMessage `json:"error"`
+	}
+	if err := json.Unmarshal(body, &eb); err == nil {
+		f := eb.fields
+		var inner fields
+		var s string
+		switch {
+		case json.Unmarshal(eb.Error, &inner) == nil && inner.Message+inner.Type != "":
+			f = inner
+		case json.Unmarshal(eb.Error, &s) == nil && s != "":
+			f = fields{Message: s}
+		}
+		if f.Message+f.Type != "" || len(f.Code) > 0 {
+			e.Type = redact.Snippet(f.Type, maxField, secrets, inputs)
+			e.Code = redact.Snippet(jsonScalar(f.Code), maxField, secrets, inputs)
+			if m := redact.Snippet(f.Message, maxMessage, secrets, inputs); m != "" {
+				e.Message = m
+			}
+			return e
+		}
+	}
+	if m := redact.Snippet(string(body), maxGarbageBytes, secrets, inputs); m != "" {
+		e.Message = m
+	}
+	return e
+}
+
+// jsonScalar renders a JSON string, number or boolean as text; null and
+// anything else as "".
+func jsonScalar(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return ""
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+	case 't', 'f', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return string(raw)
+	}
+	return ""
+}
