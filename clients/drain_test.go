@@ -15,10 +15,10 @@ import (
 
 // chunkedJSONServer answers every request with a JSON object of more than
 // 4 KB, sent chunked (no Content-Length), and counts the connections it
-// accepts. The chunked terminator follows the object a little later, as it
-// does from a server or proxy that streams, so a decoder has the whole
-// object before the body has ended.
-func chunkedJSONServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
+// accepts. The chunked terminator follows the object only after hold
+// returns, as it does from a server or proxy that streams, so a decoder has
+// the whole object before the body has ended.
+func chunkedJSONServer(t *testing.T, hold func(r *http.Request)) (*httptest.Server, *atomic.Int64) {
 	t.Helper()
 	var conns atomic.Int64
 	payload := map[string]string{"text": strings.Repeat("x", 8<<10)}
@@ -26,7 +26,7 @@ func chunkedJSONServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(payload)
 		w.(http.Flusher).Flush() // no Content-Length: the body is chunked
-		time.Sleep(20 * time.Millisecond)
+		hold(r)
 	}))
 	ts.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
@@ -38,19 +38,33 @@ func chunkedJSONServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
 	return ts, &conns
 }
 
+// briefly delays the end of a body a little.
+func briefly(*http.Request) { time.Sleep(20 * time.Millisecond) }
+
+// untilGone delays the end of a body until the client has hung up.
+func untilGone(r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-time.After(10 * time.Second):
+	}
+}
+
 func TestDrainCloseKeepsConnection(t *testing.T) {
 	tests := []struct {
 		name  string
+		hold  func(*http.Request)
 		close func(resp *http.Response)
 		reuse bool
 	}{
-		{name: "DrainClose after decode", close: func(resp *http.Response) { clients.DrainClose(resp.Body) }, reuse: true},
-		{name: "Close after decode", close: func(resp *http.Response) { _ = resp.Body.Close() }, reuse: false},
+		{name: "DrainClose after decode", hold: briefly, close: func(resp *http.Response) { clients.DrainClose(resp.Body) }, reuse: true},
+		// The server ends the body only once the client has gone, so the
+		// client cannot have read the end by chance.
+		{name: "Close after decode", hold: untilGone, close: func(resp *http.Response) { _ = resp.Body.Close() }, reuse: false},
 	}
 	const requests = 20
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ts, conns := chunkedJSONServer(t)
+			ts, conns := chunkedJSONServer(t, tt.hold)
 			hc, stats, err := clients.NewHTTPClient(clients.Config{})
 			if err != nil {
 				t.Fatal(err)
@@ -85,7 +99,7 @@ func TestDrainCloseKeepsConnection(t *testing.T) {
 }
 
 func TestCloseIdleConnections(t *testing.T) {
-	ts, _ := chunkedJSONServer(t)
+	ts, _ := chunkedJSONServer(t, briefly)
 	hc, stats, err := clients.NewHTTPClient(clients.Config{})
 	if err != nil {
 		t.Fatal(err)

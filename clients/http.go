@@ -17,6 +17,11 @@ import (
 type Config struct {
 	// MaxConns caps the connections (dialing, active and idle) to one host.
 	// Requests beyond it wait for a free connection. 0 means no cap.
+	// MaxIdleConns keeps a steady load on as many connections as it has
+	// concurrent callers, but a cold burst can open a few more: a request
+	// still dialing takes a connection freed meanwhile, and its own joins
+	// the pool when the dial completes. Setting MaxConns to the concurrency
+	// bounds that too.
 	MaxConns int
 	// MaxIdleConns is how many idle connections per host are kept for reuse.
 	// It must not be below the number of goroutines that call the provider at
