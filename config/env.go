@@ -1,0 +1,27 @@
+package config
+
+// WorkerEnv is everything cmd/worker reads from the environment.
+type WorkerEnv struct {
+	Redis
+	OpenAI
+	Ollama
+	Worker
+	Log
+}
+
+// Validate reports the first unusable variable as an *Error.
+func (c WorkerEnv) Validate() error {
+	return firstError(c.Redis.Validate(), c.OpenAI.Validate(), c.Ollama.Validate(), c.Worker.Validate(), c.Log.Validate())
+}
+
+// EnqueueEnv is everything cmd/enqueue reads from the environment.
+type EnqueueEnv struct {
+	Redis
+	Results
+	Log
+}
+
+// Validate reports the first unusable variable as an *Error.
+func (c EnqueueEnv) Validate() error {
+	return firstError(c.Redis.Validate(), c.Results.Validate(), c.Log.Validate())
+}

@@ -1,0 +1,320 @@
+package config
+
+import (
+	"errors"
+	"maps"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	testAPIKey        = "sk-test-0123456789abcdef"
+	testRedisPassword = "hunter2"
+)
+
+// fullEnv sets every variable WorkerEnv and EnqueueEnv read, none to its
+// default.
+func fullEnv() map[string]string {
+	return map[string]string{
+		"REDIS_URL":              "redis://app:" + testRedisPassword + "@cache:6380/2",
+		"OPENAI_BASE_URL":        "https://llm-gateway.internal/v1",
+		"OPENAI_API_KEY":         testAPIKey,
+		"OPENAI_EMBEDDING_MODEL": "text-embedding-3-large",
+		"OPENAI_MAX_CONNS":       "64",
+		"OPENAI_MAX_IDLE_CONNS":  "32",
+		"OPENAI_TIMEOUT":         "45s",
+		"OLLAMA_HOST":            "http://gpu-1:11434",
+		"OLLAMA_MODEL":           "qwen2.5:7b",
+		"OLLAMA_EMBEDDING_MODEL": "mxbai-embed-large",
+		"OLLAMA_MAX_CONNS":       "0",
+		"OLLAMA_MAX_IDLE_CONNS":  "8",
+		"OLLAMA_TIMEOUT":         "5m",
+		"WORKER_CONCURRENCY":     "16",
+		"WORKER_QUEUES":          "embeddings=2,generation",
+		"SHUTDOWN_TIMEOUT":       "1m",
+		"HTTP_ADDR":              "127.0.0.1:9090",
+		"LOG_LEVEL":              "DEBUG",
+		"LOG_FORMAT":             "json",
+		"RESULT_RETENTION":       "72h",
+	}
+}
+
+// with returns fullEnv with the given variables replaced.
+func with(kv ...string) map[string]string {
+	env := fullEnv()
+	for i := 0; i+1 < len(kv); i += 2 {
+		env[kv[i]] = kv[i+1]
+	}
+	return env
+}
+
+func TestLoadFromDefaults(t *testing.T) {
+	got, err := LoadFrom[WorkerEnv](nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := WorkerEnv{
+		Redis: Redis{URL: "redis://127.0.0.1:6379/0"},
+		OpenAI: OpenAI{
+			BaseURL: "https://api.openai.com/v1", EmbeddingModel: "text-embedding-3-small",
+			MaxConns: 100, MaxIdleConns: 20, Timeout: 30 * time.Second,
+		},
+		Ollama: Ollama{
+			Host: "http://127.0.0.1:11434", Model: "llama3.2", EmbeddingModel: "nomic-embed-text",
+			MaxConns: 50, MaxIdleConns: 10, Timeout: 120 * time.Second,
+		},
+		Worker: Worker{Concurrency: 50, Queues: "embeddings=6,generation=3", ShutdownTimeout: 25 * time.Second, HTTPAddr: ":8080"},
+		Log:    Log{Level: "info", Format: "text"},
+	}
+	if got != want {
+		t.Errorf("LoadFrom(nil)\n got %+v\nwant %+v", got, want)
+	}
+
+	enq, err := LoadFrom[EnqueueEnv](map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (EnqueueEnv{Redis: want.Redis, Results: Results{Retention: 24 * time.Hour}, Log: want.Log}); enq != want {
+		t.Errorf("LoadFrom[EnqueueEnv]\n got %+v\nwant %+v", enq, want)
+	}
+}
+
+func TestLoadFromFull(t *testing.T) {
+	got, err := LoadFrom[WorkerEnv](fullEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := WorkerEnv{
+		Redis: Redis{URL: "redis://app:" + testRedisPassword + "@cache:6380/2"},
+		OpenAI: OpenAI{
+			BaseURL: "https://llm-gateway.internal/v1", APIKey: testAPIKey, EmbeddingModel: "text-embedding-3-large",
+			MaxConns: 64, MaxIdleConns: 32, Timeout: 45 * time.Second,
+		},
+		Ollama: Ollama{
+			Host: "http://gpu-1:11434", Model: "qwen2.5:7b", EmbeddingModel: "mxbai-embed-large",
+			MaxConns: 0, MaxIdleConns: 8, Timeout: 5 * time.Minute,
+		},
+		Worker: Worker{Concurrency: 16, Queues: "embeddings=2,generation", ShutdownTimeout: time.Minute, HTTPAddr: "127.0.0.1:9090"},
+		Log:    Log{Level: "DEBUG", Format: "json"},
+	}
+	if got != want {
+		t.Errorf("LoadFrom(fullEnv())\n got %+v\nwant %+v", got, want)
+	}
+	if q, err := got.QueueWeights(); err != nil || !maps.Equal(q, map[string]int{"embeddings": 2, "generation": 1}) {
+		t.Errorf("QueueWeights() = %v, %v", q, err)
+	}
+	if opt, err := got.ConnOpt(); err != nil || opt == nil {
+		t.Errorf("ConnOpt() = %v, %v", opt, err)
+	}
+
+	enq, err := LoadFrom[EnqueueEnv](fullEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (EnqueueEnv{Redis: want.Redis, Results: Results{Retention: 72 * time.Hour}, Log: want.Log}); enq != want {
+		t.Errorf("LoadFrom[EnqueueEnv]\n got %+v\nwant %+v", enq, want)
+	}
+}
+
+func TestLoadFromPart(t *testing.T) {
+	got, err := LoadFrom[Ollama](map[string]string{"OLLAMA_MODEL": "phi4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Model != "phi4" || got.MaxConns != 50 {
+		t.Errorf("LoadFrom[Ollama] = %+v", got)
+	}
+	if _, err := LoadFrom[Ollama](map[string]string{"OLLAMA_MAX_CONNS": "-1"}); err == nil {
+		t.Error("LoadFrom[Ollama] with OLLAMA_MAX_CONNS=-1: no error")
+	}
+}
+
+func TestLoadFromEmptyValues(t *testing.T) {
+	// An empty variable takes its default, except HTTP_ADDR, which it disables.
+	got, err := LoadFrom[WorkerEnv](with("OPENAI_EMBEDDING_MODEL", "", "WORKER_CONCURRENCY", "", "HTTP_ADDR", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.OpenAI.EmbeddingModel != "text-embedding-3-small" || got.Concurrency != 50 {
+		t.Errorf("empty values did not take defaults: %+v", got)
+	}
+	if got.HTTPAddr != "" {
+		t.Errorf("HTTPAddr = %q, want empty", got.HTTPAddr)
+	}
+}
+
+func TestLoadFromErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantVar string
+		want    string // in the problem
+	}{
+		// Values that do not parse.
+		{"int not a number", with("OPENAI_MAX_CONNS", "abc"), "OPENAI_MAX_CONNS", `must be an integer (got "abc")`},
+		{"int out of range", with("OLLAMA_MAX_CONNS", "99999999999999999999"), "OLLAMA_MAX_CONNS", "out of range"},
+		{"ollama int", with("OLLAMA_MAX_IDLE_CONNS", "1.5"), "OLLAMA_MAX_IDLE_CONNS", "must be an integer"},
+		{"concurrency not a number", with("WORKER_CONCURRENCY", "many"), "WORKER_CONCURRENCY", "must be an integer"},
+		{"duration unit", with("OPENAI_TIMEOUT", "5x"), "OPENAI_TIMEOUT", `must be a duration such as 30s, 1m30s or 2h (got "5x")`},
+		{"duration bare number", with("OLLAMA_TIMEOUT", "30"), "OLLAMA_TIMEOUT", "must be a duration"},
+		{"shutdown duration", with("SHUTDOWN_TIMEOUT", "soon"), "SHUTDOWN_TIMEOUT", "must be a duration"},
+
+		// Values that parse but cannot be used.
+		{"redis url", with("REDIS_URL", "redis://app:"+testRedisPassword+"@cache/x"), "REDIS_URL", "database must be"},
+		{"redis scheme", with("REDIS_URL", "http://cache"), "REDIS_URL", "unsupported scheme"},
+		{"openai url scheme", with("OPENAI_BASE_URL", "ftp://api.openai.com/v1"), "OPENAI_BASE_URL", "scheme must be http or https"},
+		{"openai url no scheme", with("OPENAI_BASE_URL", "api.openai.com/v1"), "OPENAI_BASE_URL", "scheme must be http or https"},
+		{"openai url no host", with("OPENAI_BASE_URL", "https:///v1"), "OPENAI_BASE_URL", "no host"},
+		{"openai url credentials redacted", with("OPENAI_BASE_URL", "ftp://u:"+testAPIKey+"@h/v1"), "OPENAI_BASE_URL", "ftp://u:xxxxx@h/v1"},
+		{"openai url malformed", with("OPENAI_BASE_URL", "https://u:"+testAPIKey+"%zz@h"), "OPENAI_BASE_URL", "not a valid URL"},
+		{"openai key with newline", with("OPENAI_API_KEY", testAPIKey+"\n"), "OPENAI_API_KEY", "must not contain spaces"},
+		{"openai model blank", with("OPENAI_EMBEDDING_MODEL", " "), "OPENAI_EMBEDDING_MODEL", "must not be empty"},
+		{"openai conns negative", with("OPENAI_MAX_CONNS", "-5"), "OPENAI_MAX_CONNS", "must not be negative (got -5)"},
+		{"openai idle negative", with("OPENAI_MAX_IDLE_CONNS", "-1"), "OPENAI_MAX_IDLE_CONNS", "must not be negative"},
+		{"openai idle above max", with("OPENAI_MAX_CONNS", "10", "OPENAI_MAX_IDLE_CONNS", "11"), "OPENAI_MAX_IDLE_CONNS", "must not exceed OPENAI_MAX_CONNS (got 11 > 10)"},
+		{"openai timeout zero", with("OPENAI_TIMEOUT", "0s"), "OPENAI_TIMEOUT", "must be positive"},
+		{"openai timeout negative", with("OPENAI_TIMEOUT", "-1s"), "OPENAI_TIMEOUT", "must be positive (got -1s)"},
+		{"ollama host scheme", with("OLLAMA_HOST", "127.0.0.1:11434"), "OLLAMA_HOST", "scheme must be http or https"},
+		{"ollama host malformed", with("OLLAMA_HOST", "http://[::1"), "OLLAMA_HOST", "not a valid URL"},
+		{"ollama model blank", with("OLLAMA_MODEL", "\t"), "OLLAMA_MODEL", "must not be empty"},
+		{"ollama embedding model blank", with("OLLAMA_EMBEDDING_MODEL", " "), "OLLAMA_EMBEDDING_MODEL", "must not be empty"},
+		{"ollama conns negative", with("OLLAMA_MAX_CONNS", "-1"), "OLLAMA_MAX_CONNS", "must not be negative"},
+		{"ollama idle negative", with("OLLAMA_MAX_IDLE_CONNS", "-3"), "OLLAMA_MAX_IDLE_CONNS", "must not be negative"},
+		{"ollama idle above max", with("OLLAMA_MAX_CONNS", "4", "OLLAMA_MAX_IDLE_CONNS", "5"), "OLLAMA_MAX_IDLE_CONNS", "must not exceed OLLAMA_MAX_CONNS"},
+		{"ollama timeout", with("OLLAMA_TIMEOUT", "0s"), "OLLAMA_TIMEOUT", "must be positive"},
+		{"concurrency zero", with("WORKER_CONCURRENCY", "0"), "WORKER_CONCURRENCY", "must be at least 1 (got 0)"},
+		{"concurrency negative", with("WORKER_CONCURRENCY", "-4"), "WORKER_CONCURRENCY", "must be at least 1"},
+		{"queues weight", with("WORKER_QUEUES", "embeddings=0"), "WORKER_QUEUES", "weight must be a positive integer"},
+		{"queues duplicate", with("WORKER_QUEUES", "a,a"), "WORKER_QUEUES", "listed twice"},
+		{"queues name", with("WORKER_QUEUES", "a b"), "WORKER_QUEUES", "only letters"},
+		{"queues empty entry", with("WORKER_QUEUES", ","), "WORKER_QUEUES", "empty queue name"},
+		{"shutdown zero", with("SHUTDOWN_TIMEOUT", "0s"), "SHUTDOWN_TIMEOUT", "must be positive"},
+		{"http addr no port", with("HTTP_ADDR", "localhost"), "HTTP_ADDR", "must be host:port or :port"},
+		{"http addr bad port", with("HTTP_ADDR", ":http-alt"), "HTTP_ADDR", "port must be a number"},
+		{"http addr port range", with("HTTP_ADDR", ":70000"), "HTTP_ADDR", "port must be a number"},
+		{"log level", with("LOG_LEVEL", "verbose"), "LOG_LEVEL", `must be debug, info, warn or error (got "verbose")`},
+		{"log level warning", with("LOG_LEVEL", "warning"), "LOG_LEVEL", "must be debug"},
+		{"log format", with("LOG_FORMAT", "logfmt"), "LOG_FORMAT", `must be text or json (got "logfmt")`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := LoadFrom[WorkerEnv](tt.env)
+			checkError(t, err, tt.wantVar, tt.want)
+			if cfg != (WorkerEnv{}) {
+				t.Errorf("LoadFrom returned %+v with its error, want the zero value", cfg)
+			}
+		})
+	}
+}
+
+func TestLoadFromEnqueueErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantVar string
+		want    string
+	}{
+		{"retention unit", map[string]string{"RESULT_RETENTION": "1d"}, "RESULT_RETENTION", `must be a duration such as 30s, 1m30s or 2h (got "1d")`},
+		{"retention zero", map[string]string{"RESULT_RETENTION": "0s"}, "RESULT_RETENTION", "must be positive"},
+		{"retention negative", map[string]string{"RESULT_RETENTION": "-1h"}, "RESULT_RETENTION", "must be positive"},
+		{"redis url", map[string]string{"REDIS_URL": "redis-sentinel://:" + testRedisPassword + "@s1"}, "REDIS_URL", "?master=NAME"},
+		{"log format", map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT", "must be text or json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadFrom[EnqueueEnv](tt.env)
+			checkError(t, err, tt.wantVar, tt.want)
+		})
+	}
+}
+
+// checkError asserts that err is an *Error for wantVar whose message
+// contains want and no secret from fullEnv.
+func checkError(t *testing.T, err error, wantVar, want string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want one for %s", wantVar)
+	}
+	var cerr *Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("error %q is a %T, want *Error", err, err)
+	}
+	if cerr.Var != wantVar {
+		t.Errorf("error %q names %s, want %s", err, cerr.Var, wantVar)
+	}
+	if !strings.HasPrefix(err.Error(), wantVar+": ") {
+		t.Errorf("error %q does not start with %q", err, wantVar+": ")
+	}
+	if !strings.Contains(cerr.Problem, want) {
+		t.Errorf("error %q, want the problem to contain %q", err, want)
+	}
+	for _, secret := range []string{testAPIKey, testRedisPassword} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error %q contains a secret", err)
+		}
+	}
+}
+
+func TestLoad(t *testing.T) {
+	t.Setenv("WORKER_CONCURRENCY", "7")
+	t.Setenv("HTTP_ADDR", "")
+	t.Setenv("OPENAI_API_KEY", testAPIKey)
+	cfg, err := Load[WorkerEnv]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Concurrency != 7 || cfg.HTTPAddr != "" || cfg.APIKey != testAPIKey {
+		t.Errorf("Load() = %+v", cfg)
+	}
+
+	// LoadFrom reads only its map, never the process environment.
+	if cfg, err := LoadFrom[WorkerEnv](map[string]string{}); err != nil || cfg.Concurrency != 50 || cfg.HTTPAddr != ":8080" {
+		t.Errorf("LoadFrom(empty map) = %+v, %v; want defaults", cfg, err)
+	}
+
+	t.Setenv("LOG_LEVEL", "loud")
+	_, err = Load[WorkerEnv]()
+	checkError(t, err, "LOG_LEVEL", "must be debug")
+}
+
+func TestLoadFromNotStruct(t *testing.T) {
+	if _, err := LoadFrom[int](nil); err == nil {
+		t.Error("LoadFrom[int]: no error")
+	}
+}
+
+// TestTags checks that every variable has a name, a help text and, unless
+// it is secret, a default, and that no name is used twice.
+func TestTags(t *testing.T) {
+	seen := map[string]bool{}
+	var walk func(reflect.Type)
+	walk = func(typ reflect.Type) {
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			name := varName(f)
+			if name == "" {
+				walk(f.Type)
+				continue
+			}
+			if seen[name] {
+				t.Errorf("%s declared twice", name)
+			}
+			seen[name] = true
+			if f.Tag.Get(tagHelp) == "" {
+				t.Errorf("%s has no help tag", name)
+			}
+			if _, ok := f.Tag.Lookup("envDefault"); !ok && f.Tag.Get(tagSecret) != "true" {
+				t.Errorf("%s has no default", name)
+			}
+		}
+	}
+	walk(reflect.TypeFor[struct {
+		WorkerEnv
+		Results
+	}]())
+	if len(seen) != 20 {
+		t.Errorf("found %d variables, want 20", len(seen))
+	}
+}

@@ -1,0 +1,72 @@
+package config
+
+import "time"
+
+// OpenAI configures the OpenAI (or OpenAI-compatible) embeddings client.
+type OpenAI struct {
+	// BaseURL is the API root, with scheme http or https. Default
+	// https://api.openai.com/v1.
+	BaseURL string `env:"OPENAI_BASE_URL" envDefault:"https://api.openai.com/v1" help:"OpenAI-compatible API root URL (http or https)"`
+	// APIKey is sent as a bearer token. It is secret: never printed, logged
+	// or put in an error. No default.
+	APIKey string `env:"OPENAI_API_KEY" secret:"true" help:"OpenAI API key, sent as a bearer token"`
+	// EmbeddingModel is the model embedding requests name. Default
+	// text-embedding-3-small.
+	EmbeddingModel string `env:"OPENAI_EMBEDDING_MODEL" envDefault:"text-embedding-3-small" help:"OpenAI embedding model"`
+	// MaxConns caps the connections to the API host; requests beyond it
+	// wait. 0 means no cap. Default 100.
+	MaxConns int `env:"OPENAI_MAX_CONNS" envDefault:"100" help:"cap on connections to the OpenAI host (0: no cap)"`
+	// MaxIdleConns is how many idle connections are kept for reuse; at most
+	// MaxConns when MaxConns is set. 0 means the HTTP client's default.
+	// Default 20.
+	MaxIdleConns int `env:"OPENAI_MAX_IDLE_CONNS" envDefault:"20" help:"idle connections kept for reuse (at most OPENAI_MAX_CONNS)"`
+	// Timeout bounds one request, response body included. Default 30s.
+	Timeout time.Duration `env:"OPENAI_TIMEOUT" envDefault:"30s" help:"timeout of one OpenAI request, response body included"`
+}
+
+// Validate reports the first unusable field as an *Error.
+func (c OpenAI) Validate() error {
+	return firstError(
+		checkHTTPURL("OPENAI_BASE_URL", c.BaseURL),
+		checkToken("OPENAI_API_KEY", c.APIKey),
+		checkNotEmpty("OPENAI_EMBEDDING_MODEL", c.EmbeddingModel),
+		checkNotNegative("OPENAI_MAX_CONNS", c.MaxConns),
+		checkNotNegative("OPENAI_MAX_IDLE_CONNS", c.MaxIdleConns),
+		checkIdleConns("OPENAI_MAX_IDLE_CONNS", c.MaxIdleConns, "OPENAI_MAX_CONNS", c.MaxConns),
+		checkPositive("OPENAI_TIMEOUT", c.Timeout),
+	)
+}
+
+// Ollama configures the Ollama client, used for generation and embeddings.
+type Ollama struct {
+	// Host is the server's root URL, with scheme http or https. Default
+	// http://127.0.0.1:11434.
+	Host string `env:"OLLAMA_HOST" envDefault:"http://127.0.0.1:11434" help:"Ollama server URL (http or https)"`
+	// Model is the generation model. Default llama3.2.
+	Model string `env:"OLLAMA_MODEL" envDefault:"llama3.2" help:"Ollama generation model"`
+	// EmbeddingModel is the embedding model. Default nomic-embed-text.
+	EmbeddingModel string `env:"OLLAMA_EMBEDDING_MODEL" envDefault:"nomic-embed-text" help:"Ollama embedding model"`
+	// MaxConns caps the connections to the server; requests beyond it wait.
+	// 0 means no cap. Default 50.
+	MaxConns int `env:"OLLAMA_MAX_CONNS" envDefault:"50" help:"cap on connections to the Ollama server (0: no cap)"`
+	// MaxIdleConns is how many idle connections are kept for reuse; at most
+	// MaxConns when MaxConns is set. 0 means the HTTP client's default.
+	// Default 10.
+	MaxIdleConns int `env:"OLLAMA_MAX_IDLE_CONNS" envDefault:"10" help:"idle connections kept for reuse (at most OLLAMA_MAX_CONNS)"`
+	// Timeout bounds one request, response body included; generation without
+	// streaming answers only when done. Default 120s.
+	Timeout time.Duration `env:"OLLAMA_TIMEOUT" envDefault:"120s" help:"timeout of one Ollama request, response body included"`
+}
+
+// Validate reports the first unusable field as an *Error.
+func (c Ollama) Validate() error {
+	return firstError(
+		checkHTTPURL("OLLAMA_HOST", c.Host),
+		checkNotEmpty("OLLAMA_MODEL", c.Model),
+		checkNotEmpty("OLLAMA_EMBEDDING_MODEL", c.EmbeddingModel),
+		checkNotNegative("OLLAMA_MAX_CONNS", c.MaxConns),
+		checkNotNegative("OLLAMA_MAX_IDLE_CONNS", c.MaxIdleConns),
+		checkIdleConns("OLLAMA_MAX_IDLE_CONNS", c.MaxIdleConns, "OLLAMA_MAX_CONNS", c.MaxConns),
+		checkPositive("OLLAMA_TIMEOUT", c.Timeout),
+	)
+}

@@ -1,0 +1,102 @@
+package config
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  any
+		want [][2]string // variable, default
+	}{
+		{
+			"worker", WorkerEnv{}, [][2]string{
+				{"REDIS_URL", "redis://127.0.0.1:6379/0"},
+				{"OPENAI_BASE_URL", "https://api.openai.com/v1"},
+				{"OPENAI_API_KEY", "(secret)"},
+				{"OPENAI_EMBEDDING_MODEL", "text-embedding-3-small"},
+				{"OPENAI_MAX_CONNS", "100"},
+				{"OPENAI_MAX_IDLE_CONNS", "20"},
+				{"OPENAI_TIMEOUT", "30s"},
+				{"OLLAMA_HOST", "http://127.0.0.1:11434"},
+				{"OLLAMA_MODEL", "llama3.2"},
+				{"OLLAMA_EMBEDDING_MODEL", "nomic-embed-text"},
+				{"OLLAMA_MAX_CONNS", "50"},
+				{"OLLAMA_MAX_IDLE_CONNS", "10"},
+				{"OLLAMA_TIMEOUT", "120s"},
+				{"WORKER_CONCURRENCY", "50"},
+				{"WORKER_QUEUES", "embeddings=6,generation=3"},
+				{"SHUTDOWN_TIMEOUT", "25s"},
+				{"HTTP_ADDR", ":8080"},
+				{"LOG_LEVEL", "info"},
+				{"LOG_FORMAT", "text"},
+			},
+		},
+		{
+			"enqueue pointer", &EnqueueEnv{}, [][2]string{
+				{"REDIS_URL", "redis://127.0.0.1:6379/0"},
+				{"RESULT_RETENTION", "24h"},
+				{"LOG_LEVEL", "info"},
+				{"LOG_FORMAT", "text"},
+			},
+		},
+		{"part", Results{}, [][2]string{{"RESULT_RETENTION", "24h"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			Usage(&buf, tt.cfg)
+			lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+			if len(lines) != len(tt.want) {
+				t.Fatalf("Usage wrote %d lines, want %d:\n%s", len(lines), len(tt.want), buf.String())
+			}
+			descCol := -1
+			for i, w := range tt.want {
+				fields := strings.Fields(lines[i])
+				if len(fields) < 3 || fields[0] != w[0] || fields[1] != w[1] {
+					t.Errorf("line %d = %q, want %s with default %s and a description", i, lines[i], w[0], w[1])
+					continue
+				}
+				// Descriptions start in the same column on every line.
+				col := strings.Index(lines[i], " "+fields[2]) + 1
+				if descCol == -1 {
+					descCol = col
+				} else if col != descCol {
+					t.Errorf("line %d: description at column %d, want %d:\n%s", i, col, descCol, buf.String())
+				}
+			}
+		})
+	}
+}
+
+func TestUsageHidesValues(t *testing.T) {
+	cfg, err := LoadFrom[WorkerEnv](fullEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	Usage(&buf, cfg)
+	out := buf.String()
+	for _, v := range []string{testAPIKey, testRedisPassword, "llm-gateway.internal"} {
+		if strings.Contains(out, v) {
+			t.Errorf("Usage printed the value %q:\n%s", v, out)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^\s*OPENAI_API_KEY\s+\(secret\)\s+\S`).MatchString(out) {
+		t.Errorf("OPENAI_API_KEY not shown as (secret):\n%s", out)
+	}
+}
+
+func TestUsageNotStruct(t *testing.T) {
+	for _, cfg := range []any{nil, 3, new(string)} {
+		var buf bytes.Buffer
+		Usage(&buf, cfg)
+		if buf.Len() != 0 {
+			t.Errorf("Usage(%v) wrote %q", cfg, buf.String())
+		}
+	}
+}

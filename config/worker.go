@@ -1,0 +1,108 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Worker configures the task-processing server.
+type Worker struct {
+	// Concurrency is how many tasks run at once, across all queues; at
+	// least 1. Default 50.
+	Concurrency int `env:"WORKER_CONCURRENCY" envDefault:"50" help:"tasks processed at once, across all queues"`
+	// Queues lists the queues served and their priority weights, in
+	// ParseQueues syntax: a queue of weight 6 is picked six times as often
+	// as one of weight 1. Default "embeddings=6,generation=3".
+	Queues string `env:"WORKER_QUEUES" envDefault:"embeddings=6,generation=3" help:"queues served, with priority weights: name=weight,... (bare name: weight 1)"`
+	// ShutdownTimeout is how long active tasks may run on after SIGTERM
+	// before they are put back on their queue. It must stay below the time
+	// the process supervisor waits before SIGKILL. Default 25s.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"25s" help:"time active tasks get to finish after SIGTERM before they are requeued"`
+	// HTTPAddr is the listen address (host:port) of the health endpoints.
+	// Empty disables them; unlike other variables, HTTP_ADDR set to the
+	// empty string means empty, not the default. Default ":8080".
+	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8080" keepEmpty:"true" help:"listen address of the health endpoints (set empty to disable)"`
+}
+
+// QueueWeights parses Queues (see ParseQueues); a bad value comes back as an
+// *Error naming WORKER_QUEUES.
+func (c Worker) QueueWeights() (map[string]int, error) {
+	q, err := ParseQueues(c.Queues)
+	if err != nil {
+		return nil, errorf("WORKER_QUEUES", err.Error())
+	}
+	return q, nil
+}
+
+// Validate reports the first unusable field as an *Error.
+func (c Worker) Validate() error {
+	if c.Concurrency < 1 {
+		return errorf("WORKER_CONCURRENCY", fmt.Sprintf("must be at least 1 (got %d)", c.Concurrency))
+	}
+	if _, err := c.QueueWeights(); err != nil {
+		return err
+	}
+	if err := checkPositive("SHUTDOWN_TIMEOUT", c.ShutdownTimeout); err != nil {
+		return err
+	}
+	if c.HTTPAddr != "" {
+		if err := checkListenAddr(c.HTTPAddr); err != nil {
+			return errorf("HTTP_ADDR", err.Error())
+		}
+	}
+	return nil
+}
+
+func checkListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("must be host:port or :port (got %q)", addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return fmt.Errorf("port must be a number from 0 to 65535 (got %q)", port)
+	}
+	return nil
+}
+
+var queueNameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
+
+// ParseQueues parses a queue list such as "embeddings=6,generation=3" into
+// queue names and priority weights. Entries are separated by commas; each is
+// name=weight, with weight a positive integer, or a bare name, weight 1.
+// Names are made of letters, digits and _ . : - ; spaces around names,
+// weights and commas are ignored. The list must name at least one queue and
+// no queue twice.
+func ParseQueues(s string) (map[string]int, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, errors.New("no queue listed: want name=weight[,name=weight...]")
+	}
+	weights := make(map[string]int)
+	for i, entry := range strings.Split(s, ",") {
+		name, weight, hasWeight := strings.Cut(entry, "=")
+		name, weight = strings.TrimSpace(name), strings.TrimSpace(weight)
+		switch {
+		case name == "":
+			return nil, fmt.Errorf("entry %d (%q): empty queue name", i+1, strings.TrimSpace(entry))
+		case !queueNameRE.MatchString(name):
+			return nil, fmt.Errorf("queue name %q: only letters, digits and _ . : - are allowed", name)
+		}
+		if _, dup := weights[name]; dup {
+			return nil, fmt.Errorf("queue %q listed twice", name)
+		}
+		w := 1
+		if hasWeight {
+			n, err := strconv.Atoi(weight)
+			if err != nil || n < 1 {
+				return nil, fmt.Errorf("queue %q: weight must be a positive integer (got %q)", name, weight)
+			}
+			w = n
+		}
+		weights[name] = w
+	}
+	return weights, nil
+}
