@@ -1,0 +1,397 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/llmq/llmq/clients"
+	"github.com/llmq/llmq/simulator"
+)
+
+//go:embed corpus.jsonl
+var sampleCorpus []byte
+
+type options struct {
+	file        string
+	out         string
+	batchSize   int
+	concurrency int
+	dim         int
+	latency     time.Duration
+}
+
+// demo holds what one run started, so that stop can end all of it.
+type demo struct {
+	opts           options
+	stdout, stderr io.Writer
+	binDir, tmp    string
+	corpus         []byte
+
+	redisURL, redisDesc string
+	redisCmd            *exec.Cmd
+	miniredis           *miniredis.Miniredis
+
+	sim        *simulator.Simulator
+	simServer  *httptest.Server
+	provider   string
+	workerEnv  []string
+	worker     *exec.Cmd
+	workerAddr string
+	workerExit chan error
+}
+
+func newDemo(o options, stdout, stderr io.Writer) (*demo, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "llmq-demo-")
+	if err != nil {
+		return nil, err
+	}
+	d := &demo{opts: o, stdout: stdout, stderr: stderr, binDir: filepath.Dir(exe), tmp: tmp, corpus: sampleCorpus}
+	if o.file != "" {
+		if d.corpus, err = os.ReadFile(o.file); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+func (d *demo) say(format string, args ...any) {
+	fmt.Fprintf(d.stdout, "  "+format+"\n", args...)
+}
+
+func (d *demo) run(ctx context.Context) error {
+	texts, err := readCorpus(d.corpus)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.stdout, "llmq demo: embedding %d documents\n", len(texts))
+	if err := d.startRedis(ctx); err != nil {
+		return err
+	}
+	if err := d.startProvider(); err != nil {
+		return err
+	}
+	if err := d.startWorker(ctx); err != nil {
+		return err
+	}
+
+	if err := os.MkdirAll(filepath.Dir(d.opts.out), 0o755); err != nil {
+		return err
+	}
+	start := time.Now()
+	enq := exec.CommandContext(ctx, filepath.Join(d.binDir, "enqueue"), "embed", "--file", "-",
+		"--batch-size", fmt.Sprint(d.opts.batchSize), "--wait", "--out", d.opts.out)
+	enq.Env = append(os.Environ(), "REDIS_URL="+d.redisURL)
+	enq.Stdin = bytes.NewReader(d.corpus)
+	var enqErr bytes.Buffer
+	enq.Stdout, enq.Stderr = d.stdout, &enqErr
+	if err := enq.Run(); err != nil {
+		return fmt.Errorf("enqueue: %w\n%s", err, enqErr.String())
+	}
+	wall := time.Since(start)
+
+	pools, err := d.workerStats(ctx)
+	if err != nil {
+		return err
+	}
+	verified, err := d.verify(texts)
+	if err != nil {
+		return err
+	}
+	if err := d.stopWorker(); err != nil {
+		return err
+	}
+
+	oa := pools["openai"]
+	tasks := (len(texts) + d.opts.batchSize - 1) / d.opts.batchSize
+	fmt.Fprintln(d.stdout, "summary")
+	d.say("redis:             %s", d.redisDesc)
+	d.say("provider:          %s", d.provider)
+	d.say("documents:         %d in %d tasks (batch size %d, worker concurrency %d)", len(texts), tasks, d.opts.batchSize, d.opts.concurrency)
+	d.say("wall time:         %s (enqueue to last result written)", wall.Round(time.Millisecond))
+	d.say("embeddings/s:      %.0f", float64(len(texts))/wall.Seconds())
+	d.say("HTTP requests:     %d (%d embedding requests + 1 warm-up)", oa.Requests, oa.Requests-1)
+	conns := fmt.Sprintf("%d opened by the worker", oa.Dials)
+	if d.sim != nil {
+		conns += fmt.Sprintf(", %d accepted by the simulator", d.sim.Stats().Connections)
+	}
+	d.say("TCP connections:   %s", conns)
+	d.say("connection reuse:  %.1f%% of requests rode an open connection", oa.ReusePercent())
+	d.say("results:           %s (%s)", d.opts.out, verified)
+	return nil
+}
+
+// readCorpus returns the corpus texts by id, in order.
+func readCorpus(b []byte) ([][2]string, error) {
+	var out [][2]string
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, 16<<20)
+	for n := 1; sc.Scan(); n++ {
+		var l struct{ ID, Text string }
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil || l.Text == "" {
+			return nil, fmt.Errorf("corpus line %d: want {\"id\": ..., \"text\": ...}", n)
+		}
+		if l.ID == "" {
+			l.ID = fmt.Sprint(n)
+		}
+		out = append(out, [2]string{l.ID, l.Text})
+	}
+	return out, sc.Err()
+}
+
+// startRedis starts a private redis-server on a free port, or an embedded
+// Redis when redis-server is not installed.
+func (d *demo) startRedis(ctx context.Context) error {
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		m, err := miniredis.Run()
+		if err != nil {
+			return fmt.Errorf("embedded redis: %w", err)
+		}
+		d.miniredis = m
+		d.redisURL = "redis://" + m.Addr() + "/0"
+		d.redisDesc = "embedded Redis (miniredis) on " + m.Addr() + ": redis-server is not installed"
+		return nil
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	d.redisCmd = exec.Command(path, "--bind", "127.0.0.1", "--port", fmt.Sprint(port),
+		"--save", "", "--appendonly", "no", "--dir", d.tmp, "--maxmemory-policy", "noeviction",
+		"--logfile", filepath.Join(d.tmp, "redis.log"))
+	if err := d.redisCmd.Start(); err != nil {
+		return fmt.Errorf("start redis-server: %w", err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for rdb.Ping(ctx).Err() != nil {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("redis-server did not answer on %s (log: %s)", addr, filepath.Join(d.tmp, "redis.log"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	version := rdb.InfoMap(ctx, "server").Item("Server", "redis_version")
+	d.redisURL = "redis://" + addr + "/0"
+	d.redisDesc = fmt.Sprintf("private redis-server %s on %s (%s)", version, addr, path)
+	return nil
+}
+
+// startProvider starts the simulator over TLS with HTTP/2, unless
+// OPENAI_API_KEY asks for the real thing.
+func (d *demo) startProvider() error {
+	if os.Getenv("OPENAI_API_KEY") != "" {
+		base := os.Getenv("OPENAI_BASE_URL")
+		if base == "" {
+			base = "https://api.openai.com/v1"
+		}
+		d.provider = "OpenAI-compatible API at " + base + " (OPENAI_API_KEY is set)"
+		// The worker reads OPENAI_* from the environment it inherits.
+		return nil
+	}
+	d.sim = simulator.New(simulator.Config{Dim: d.opts.dim, Latency: d.opts.latency})
+	d.simServer = simulator.Start(d.sim, true)
+	certFile := filepath.Join(d.tmp, "simulator.pem")
+	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d.simServer.Certificate().Raw})
+	if err := os.WriteFile(certFile, cert, 0o600); err != nil {
+		return err
+	}
+	d.provider = fmt.Sprintf("simulator at %s (OpenAI-compatible, TLS + HTTP/2, %s latency, %d dimensions)",
+		d.simServer.URL, d.opts.latency, d.opts.dim)
+	d.workerEnv = []string{
+		"OPENAI_BASE_URL=" + d.simServer.URL + "/v1",
+		"OPENAI_API_KEY=",
+		"SSL_CERT_FILE=" + certFile,
+	}
+	return nil
+}
+
+// startWorker starts bin/worker and waits until it is ready.
+func (d *demo) startWorker(ctx context.Context) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	d.workerAddr = fmt.Sprintf("127.0.0.1:%d", port)
+	d.worker = exec.Command(filepath.Join(d.binDir, "worker"))
+	d.worker.Env = append(os.Environ(), d.workerEnv...)
+	d.worker.Env = append(d.worker.Env,
+		"REDIS_URL="+d.redisURL,
+		"HTTP_ADDR="+d.workerAddr,
+		fmt.Sprintf("WORKER_CONCURRENCY=%d", d.opts.concurrency),
+		"LOG_LEVEL=warn",
+	)
+	d.worker.Stdout, d.worker.Stderr = d.stderr, d.stderr
+	if err := d.worker.Start(); err != nil {
+		return fmt.Errorf("start worker (run 'make build' first): %w", err)
+	}
+	d.workerExit = make(chan error, 1)
+	go func() { d.workerExit <- d.worker.Wait() }()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get("http://" + d.workerAddr + "/readyz")
+		if err == nil {
+			clients.DrainClose(resp.Body)
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case err := <-d.workerExit:
+			d.worker = nil
+			return fmt.Errorf("worker exited at start: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return errors.New("worker not ready after 15s")
+		}
+	}
+}
+
+func (d *demo) workerStats(ctx context.Context) (map[string]clients.StatsSnapshot, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.workerAddr+"/stats", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("worker stats: %w", err)
+	}
+	defer clients.DrainClose(resp.Body)
+	var out map[string]clients.StatsSnapshot
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("worker stats: %w", err)
+	}
+	return out, nil
+}
+
+// verify checks that the results file has one result per document, in
+// order, and, against the simulator, that each vector is the expected one.
+func (d *demo) verify(texts [][2]string) (string, error) {
+	f, err := os.Open(d.opts.out)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 64<<20)
+	n := 0
+	for sc.Scan() {
+		var r struct {
+			ID        string    `json:"id"`
+			Embedding []float32 `json:"embedding"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return "", fmt.Errorf("results line %d: %w", n+1, err)
+		}
+		if n >= len(texts) || r.ID != texts[n][0] {
+			return "", fmt.Errorf("results line %d: id %q, want %q", n+1, r.ID, texts[min(n, len(texts)-1)][0])
+		}
+		if d.sim != nil {
+			want := simulator.Vector(texts[n][1], d.opts.dim)
+			if !sameBits(r.Embedding, want) {
+				return "", fmt.Errorf("results line %d (%s): vector differs from the simulator's", n+1, r.ID)
+			}
+		}
+		n++
+	}
+	if err := sc.Err(); err != nil {
+		return "", err
+	}
+	if n != len(texts) {
+		return "", fmt.Errorf("%d results for %d documents", n, len(texts))
+	}
+	if d.sim != nil {
+		return fmt.Sprintf("%d vectors, each checked against the simulator", n), nil
+	}
+	return fmt.Sprintf("%d vectors", n), nil
+}
+
+func sameBits(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// stopWorker sends SIGTERM and waits for a clean exit.
+func (d *demo) stopWorker() error {
+	if d.worker == nil {
+		return nil
+	}
+	w := d.worker
+	d.worker = nil
+	_ = w.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-d.workerExit:
+		if err != nil {
+			return fmt.Errorf("worker: %w", err)
+		}
+		return nil
+	case <-time.After(30 * time.Second):
+		_ = w.Process.Kill()
+		return errors.New("worker did not stop within 30s of SIGTERM")
+	}
+}
+
+// stop ends everything the demo started.
+func (d *demo) stop() {
+	if d.worker != nil {
+		_ = d.worker.Process.Kill()
+		<-d.workerExit
+	}
+	if d.simServer != nil {
+		d.simServer.Close()
+	}
+	if d.redisCmd != nil {
+		_ = d.redisCmd.Process.Signal(syscall.SIGTERM)
+		_ = d.redisCmd.Wait()
+	}
+	if d.miniredis != nil {
+		d.miniredis.Close()
+	}
+	_ = os.RemoveAll(d.tmp)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

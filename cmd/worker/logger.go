@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/hibiken/asynq"
+)
+
+// asynqLogger adapts slog to asynq.Logger.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) log(level slog.Level, args ...any) {
+	a.l.Log(context.Background(), level, fmt.Sprint(args...), slog.String("component", "asynq"))
+}
+
+func (a asynqLogger) Debug(args ...any) { a.log(slog.LevelDebug, args...) }
+func (a asynqLogger) Info(args ...any)  { a.log(slog.LevelInfo, args...) }
+func (a asynqLogger) Warn(args ...any)  { a.log(slog.LevelWarn, args...) }
+func (a asynqLogger) Error(args ...any) { a.log(slog.LevelError, args...) }
+
+// Fatal logs and exits, as asynq.Logger requires.
+func (a asynqLogger) Fatal(args ...any) {
+	a.log(slog.LevelError, args...)
+	os.Exit(1)
+}
+
+// asynqLevel maps LOG_LEVEL to asynq's level.
+func asynqLevel(level string) asynq.LogLevel {
+	switch level {
+	case "debug":
+		return asynq.DebugLevel
+	case "warn":
+		return asynq.WarnLevel
+	case "error":
+		return asynq.ErrorLevel
+	}
+	return asynq.InfoLevel
+}

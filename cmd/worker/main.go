@@ -1,0 +1,237 @@
+// Command worker drains llmq's queues: it runs embedding and generation
+// tasks from Redis through one pooled HTTP client per provider and stores
+// their results. Configuration comes from the environment; run it with
+// --help for the list.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/llmq/llmq/clients"
+	"github.com/llmq/llmq/clients/ollama"
+	"github.com/llmq/llmq/clients/openai"
+	"github.com/llmq/llmq/config"
+	"github.com/llmq/llmq/tasks"
+	"github.com/llmq/llmq/telemetry"
+)
+
+// Exit statuses.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitConfig = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run starts the worker and blocks until ctx is cancelled (SIGTERM/SIGINT),
+// then shuts down gracefully. It returns the process exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stdout, "Usage: worker\n\nRuns llmq tasks from Redis. Configured by these environment variables:")
+		config.Usage(stdout, config.WorkerEnv{})
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitConfig
+	}
+	cfg, err := config.Load[config.WorkerEnv]()
+	if err != nil {
+		fmt.Fprintf(stderr, "worker: %v\n", err)
+		return exitConfig
+	}
+	logger, err := telemetry.NewLogger(stderr, cfg.Log)
+	if err != nil {
+		fmt.Fprintf(stderr, "worker: %v\n", err)
+		return exitConfig
+	}
+	if err := serve(ctx, cfg, logger); err != nil {
+		logger.Error("worker stopped", slog.String("error", err.Error()))
+		return exitFailed
+	}
+	return exitOK
+}
+
+// serve wires the worker: Redis, the pooled provider clients, the task
+// handlers, the asynq server and the health endpoints.
+func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger) error {
+	redisOpt, err := cfg.Redis.ConnOpt()
+	if err != nil {
+		return err // validated by Load; kept for safety
+	}
+	queues, err := cfg.Worker.QueueWeights()
+	if err != nil {
+		return err
+	}
+	rdb, ok := redisOpt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return errors.New("redis: unsupported connection options")
+	}
+	defer rdb.Close()
+	if err := waitForRedis(ctx, rdb, 10*time.Second); err != nil {
+		return err
+	}
+
+	// One pooled *http.Client per provider for the whole process.
+	concurrency := cfg.Worker.Concurrency
+	openaiHTTP, openaiStats, err := clients.NewHTTPClient(poolConfig(logger, "openai", cfg.OpenAI.MaxConns, cfg.OpenAI.MaxIdleConns, cfg.OpenAI.Timeout, concurrency))
+	if err != nil {
+		return fmt.Errorf("openai client: %w", err)
+	}
+	ollamaHTTP, ollamaStats, err := clients.NewHTTPClient(poolConfig(logger, "ollama", cfg.Ollama.MaxConns, cfg.Ollama.MaxIdleConns, cfg.Ollama.Timeout, concurrency))
+	if err != nil {
+		return fmt.Errorf("ollama client: %w", err)
+	}
+	oa, err := openai.New(openaiHTTP, openai.Config{BaseURL: cfg.OpenAI.BaseURL, APIKey: cfg.OpenAI.APIKey, Model: cfg.OpenAI.EmbeddingModel})
+	if err != nil {
+		return err
+	}
+	ol, err := ollama.New(ollamaHTTP, ollama.Config{Host: cfg.Ollama.Host, Model: cfg.Ollama.Model, EmbeddingModel: cfg.Ollama.EmbeddingModel})
+	if err != nil {
+		return err
+	}
+	warm(ctx, logger, "openai", openaiHTTP, oa.WarmURL())
+	warm(ctx, logger, "ollama", ollamaHTTP, ol.WarmURL())
+
+	mux := tasks.NewMux(map[string]asynq.Handler{
+		tasks.TypeEmbed: tasks.NewEmbedHandler(map[string]tasks.Embedder{
+			tasks.ProviderOpenAI: oa,
+			tasks.ProviderOllama: ol,
+		}, logger),
+		tasks.TypeGenerate: tasks.NewGenerateHandler(map[string]tasks.Generator{
+			tasks.ProviderOllama: ol,
+		}, logger),
+	})
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency:     concurrency,
+		Queues:          queues,
+		ShutdownTimeout: cfg.Worker.ShutdownTimeout,
+		RetryDelayFunc:  tasks.RetryDelay,
+		IsFailure:       tasks.IsFailure,
+		ErrorHandler:    tasks.LogError(logger),
+		Logger:          asynqLogger{logger},
+		LogLevel:        asynqLevel(cfg.Log.Level),
+	})
+	if err := srv.Start(mux); err != nil {
+		return fmt.Errorf("start task server: %w", err)
+	}
+	logger.Info("worker started", slog.Int("concurrency", concurrency), slog.Any("queues", queues))
+
+	pools := map[string]*clients.Stats{"openai": openaiStats, "ollama": ollamaStats}
+	health, err := startHealth(cfg.Worker.HTTPAddr, rdb, pools, logger)
+	if err != nil {
+		srv.Shutdown()
+		return err
+	}
+
+	<-ctx.Done()
+	logger.Info("shutting down: no new tasks; waiting for running tasks",
+		slog.Duration("shutdown_timeout", cfg.Worker.ShutdownTimeout))
+	srv.Shutdown() // unfinished tasks go back to their queues
+	if health != nil {
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = health.Shutdown(shutdownCtx)
+		cancel()
+	}
+	for name, s := range pools {
+		snap := s.Snapshot()
+		logger.Info("connection pool", slog.String("provider", name), slog.Int64("requests", snap.Requests),
+			slog.Int64("conns_opened", snap.Dials), slog.Float64("reuse_percent", snap.ReusePercent()))
+	}
+	logger.Info("worker stopped")
+	return nil
+}
+
+// waitForRedis pings Redis until it answers or the wait is over, so that a
+// worker started alongside Redis does not fail while Redis comes up.
+func waitForRedis(ctx context.Context, rdb redis.UniversalClient, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		err := rdb.Ping(ctx).Err()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("redis unreachable after %s: %w", wait, err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// poolConfig returns a provider's pool settings. The idle limit is raised
+// to the worker's concurrency (capped by maxConns): below it, every task
+// that finishes while the pool is full closes its connection and another
+// task dials a new one.
+func poolConfig(logger *slog.Logger, provider string, maxConns, maxIdle int, timeout time.Duration, concurrency int) clients.Config {
+	want := concurrency
+	if maxConns > 0 {
+		want = min(want, maxConns)
+		if maxConns < concurrency {
+			logger.Warn("max connections below worker concurrency: tasks will wait for a connection",
+				slog.String("provider", provider), slog.Int("max_conns", maxConns), slog.Int("concurrency", concurrency))
+		}
+	}
+	if maxIdle < want {
+		logger.Info("raised idle connection limit to the worker's concurrency toward the provider",
+			slog.String("provider", provider), slog.Int("configured", maxIdle), slog.Int("raised_to", want))
+		maxIdle = want
+	}
+	return clients.Config{MaxConns: maxConns, MaxIdleConns: maxIdle, Timeout: timeout}
+}
+
+// warm opens the first connection to a provider before tasks arrive.
+func warm(ctx context.Context, logger *slog.Logger, provider string, hc *http.Client, url string) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := clients.Warm(ctx, hc, url); err != nil {
+		logger.Info("provider not reachable at start-up; tasks will retry", slog.String("provider", provider), slog.String("error", err.Error()))
+		return
+	}
+	logger.Debug("provider connection warmed", slog.String("provider", provider))
+}
+
+// startHealth serves /healthz (the process is alive), /readyz (Redis
+// answers) and /stats (connection pool counts as JSON) on addr. An empty
+// addr serves nothing.
+func startHealth(addr string, rdb redis.UniversalClient, pools map[string]*clients.Stats, logger *slog.Logger) (*http.Server, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("health endpoints: %w", err)
+	}
+	srv := &http.Server{Handler: healthHandler(rdb, pools), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("health endpoints stopped", slog.String("error", err.Error()))
+		}
+	}()
+	logger.Info("health endpoints listening", slog.String("addr", ln.Addr().String()))
+	return srv, nil
+}
