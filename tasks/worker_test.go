@@ -1,0 +1,277 @@
+package tasks_test
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/llmq/llmq/clients"
+	"github.com/llmq/llmq/clients/ollama"
+	"github.com/llmq/llmq/clients/openai"
+	"github.com/llmq/llmq/internal/redistest"
+	"github.com/llmq/llmq/simulator"
+	"github.com/llmq/llmq/tasks"
+)
+
+// The provider clients satisfy the interfaces the handlers declare.
+var (
+	_ tasks.Embedder  = (*openai.Client)(nil)
+	_ tasks.Embedder  = (*ollama.Client)(nil)
+	_ tasks.Generator = (*ollama.Client)(nil)
+)
+
+// fixture is a real Redis, the simulator and an asynq server running
+// llmq's handlers through pooled clients, wired as cmd/worker wires them.
+type fixture struct {
+	client    *asynq.Client
+	inspector *asynq.Inspector
+	sim       *simulator.Simulator
+}
+
+const testDim = 32
+
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	redis := redistest.Start(t)
+	sim := simulator.New(simulator.Config{Dim: testDim})
+	ts := simulator.Start(sim, false)
+	t.Cleanup(ts.Close)
+
+	hc, _, err := clients.NewHTTPClient(clients.Config{MaxIdleConns: 4, Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oa, err := openai.New(hc, openai.Config{BaseURL: ts.URL + "/v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ol, err := ollama.New(hc, ollama.Config{Host: ts.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := asynq.NewServer(redis.ConnOpt(), asynq.Config{
+		Concurrency:    4,
+		Queues:         map[string]int{tasks.QueueEmbeddings: 1, tasks.QueueGeneration: 1},
+		RetryDelayFunc: tasks.RetryDelay,
+		IsFailure:      tasks.IsFailure,
+		ErrorHandler:   tasks.LogError(logger),
+		LogLevel:       asynq.FatalLevel,
+	})
+	mux := tasks.NewMux(map[string]asynq.Handler{
+		tasks.TypeEmbed:    tasks.NewEmbedHandler(map[string]tasks.Embedder{tasks.ProviderOpenAI: oa, tasks.ProviderOllama: ol}, logger),
+		tasks.TypeGenerate: tasks.NewGenerateHandler(map[string]tasks.Generator{tasks.ProviderOllama: ol}, logger),
+	})
+	if err := srv.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	f := &fixture{client: asynq.NewClient(redis.ConnOpt()), inspector: asynq.NewInspector(redis.ConnOpt()), sim: sim}
+	t.Cleanup(func() { f.client.Close(); f.inspector.Close() })
+	return f
+}
+
+func (f *fixture) enqueue(t *testing.T, task *asynq.Task) *asynq.TaskInfo {
+	t.Helper()
+	info, err := f.client.Enqueue(task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+// await polls the task until done reports true for it, or fails the test
+// after 15 s.
+func (f *fixture) await(t *testing.T, queue, id string, done func(*asynq.TaskInfo) bool) *asynq.TaskInfo {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		info, err := f.inspector.GetTaskInfo(queue, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done(info) {
+			return info
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task %s still %v (retried %d, last error %q)", id, info.State, info.Retried, info.LastErr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func inState(s asynq.TaskState) func(*asynq.TaskInfo) bool {
+	return func(i *asynq.TaskInfo) bool { return i.State == s }
+}
+
+func TestEmbedTaskCompletes(t *testing.T) {
+	f := setup(t)
+	tests := []struct {
+		name     string
+		provider string
+	}{
+		{"openai", tasks.ProviderOpenAI},
+		{"ollama", tasks.ProviderOllama},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			texts := []string{"first " + tt.name, "second " + tt.name, "third " + tt.name}
+			task, err := tasks.NewEmbedTask(tasks.EmbedPayload{Provider: tt.provider, Texts: texts})
+			if err != nil {
+				t.Fatal(err)
+			}
+			info := f.enqueue(t, task)
+			if info.ID != tasks.ID(task) {
+				t.Errorf("task ID = %s, want the content ID %s", info.ID, tasks.ID(task))
+			}
+			info = f.await(t, info.Queue, info.ID, inState(asynq.TaskStateCompleted))
+			res, err := tasks.DecodeEmbedResult(info.Result)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Vectors) != len(texts) {
+				t.Fatalf("%d vectors for %d texts", len(res.Vectors), len(texts))
+			}
+			for i, text := range texts {
+				want := simulator.Vector(text, testDim)
+				for j := range want {
+					if math.Float32bits(res.Vectors[i][j]) != math.Float32bits(want[j]) {
+						t.Fatalf("vector %d differs from the simulator's at %d", i, j)
+					}
+				}
+			}
+			if res.InputTokens == 0 {
+				t.Error("input tokens not recorded")
+			}
+		})
+	}
+}
+
+func TestGenerateTaskCompletes(t *testing.T) {
+	f := setup(t)
+	tests := []struct {
+		name    string
+		payload tasks.GeneratePayload
+		input   string // what the simulator completes
+	}{
+		{"prompt", tasks.GeneratePayload{Prompt: "why is the sky blue"}, "why is the sky blue"},
+		{"prompt streamed", tasks.GeneratePayload{Prompt: "why is the sea blue", Stream: true}, "why is the sea blue"},
+		{"chat streamed", tasks.GeneratePayload{Messages: []clients.Message{{Role: "user", Content: "hello there"}}, Stream: true}, "hello there"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			task, err := tasks.NewGenerateTask(tt.payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			info := f.enqueue(t, task)
+			info = f.await(t, info.Queue, info.ID, inState(asynq.TaskStateCompleted))
+			g, err := tasks.DecodeGenerateResult(info.Result)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := strings.Join(simulator.Completion(tt.input, simulator.DefaultTokens), ""); g.Text != want {
+				t.Errorf("text = %q, want %q", g.Text, want)
+			}
+			if g.OutputTokens != simulator.DefaultTokens {
+				t.Errorf("output tokens = %d, want %d", g.OutputTokens, simulator.DefaultTokens)
+			}
+		})
+	}
+}
+
+// TestFailureOutcomes runs one task per failure class through the real
+// stack and checks where asynq puts it: archived at once (no retry used),
+// or scheduled for a retry after the expected delay.
+func TestFailureOutcomes(t *testing.T) {
+	f := setup(t)
+	archived := func(i *asynq.TaskInfo) bool { return i.State == asynq.TaskStateArchived }
+	retrying := func(i *asynq.TaskInfo) bool { return i.State == asynq.TaskStateRetry }
+	tests := []struct {
+		name        string
+		task        *asynq.Task
+		done        func(*asynq.TaskInfo) bool
+		wantRetried int
+		wantErr     string
+		minDelay    time.Duration // retries: least time until the next attempt
+	}{
+		{"400", embedTask(t, "sim:status=400"), archived, 0, "HTTP 400", 0},
+		{"401", embedTask(t, "sim:status=401"), archived, 0, "HTTP 401", 0},
+		{"403", embedTask(t, "sim:status=403"), archived, 0, "HTTP 403", 0},
+		{"404", embedTask(t, "sim:status=404"), archived, 0, "HTTP 404", 0},
+		{"422", embedTask(t, "sim:status=422"), archived, 0, "HTTP 422", 0},
+		{"insufficient quota", embedTask(t, "sim:code=insufficient_quota"), archived, 0, "insufficient_quota", 0},
+		{"malformed payload", asynq.NewTask(tasks.TypeEmbed, []byte(`{"texts": "x"`)), archived, 0, "invalid payload: not JSON", 0},
+		{"wrong payload type", asynq.NewTask(tasks.TypeEmbed, []byte(`{"texts": "x"}`)), archived, 0, `field "texts"`, 0},
+		{"empty text", asynq.NewTask(tasks.TypeEmbed, []byte(`{"texts": ["a", ""]}`)), archived, 0, "text 1 is empty", 0},
+		{"unknown provider", asynq.NewTask(tasks.TypeEmbed, []byte(`{"provider": "acme", "texts": ["a"]}`)), archived, 0, `unknown provider "acme"`, 0},
+		{"unknown task type", asynq.NewTask("embedding:delete", []byte(`{}`)), archived, 0, `unknown task type "embedding:delete"`, 0},
+		{"429 keeps its retries", embedTask(t, "sim:status=429 sim:retry_after=30s"), retrying, 0, "HTTP 429", 29 * time.Second},
+		{"503 with retry-after", embedTask(t, "sim:status=503 sim:retry_after=20s"), retrying, 1, "HTTP 503", 19 * time.Second},
+		{"500 backs off", embedTask(t, "sim:status=500 sim:retry_after=0s"), retrying, 1, "HTTP 500", 0},
+		{"408", embedTask(t, "sim:status=408 sim:retry_after=10s"), retrying, 1, "HTTP 408", 9 * time.Second},
+		{"timeout", embedTask(t, "sim:sleep=5s"), func(i *asynq.TaskInfo) bool { return i.Retried >= 1 }, 1, "Timeout", 0},
+		{"malformed response", embedTask(t, "sim:garbage=1"), func(i *asynq.TaskInfo) bool { return i.Retried >= 1 }, 1, "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			info, err := f.client.Enqueue(tt.task, asynq.Queue(tasks.QueueEmbeddings), asynq.MaxRetry(3))
+			if err != nil {
+				t.Fatal(err)
+			}
+			enqueued := time.Now()
+			info = f.await(t, info.Queue, info.ID, tt.done)
+			if info.Retried < tt.wantRetried || (tt.wantRetried == 0 && info.Retried != 0) {
+				t.Errorf("retried = %d, want %d", info.Retried, tt.wantRetried)
+			}
+			if !strings.Contains(info.LastErr, tt.wantErr) {
+				t.Errorf("last error = %q, want it to contain %q", info.LastErr, tt.wantErr)
+			}
+			if tt.minDelay > 0 {
+				if wait := info.NextProcessAt.Sub(enqueued); wait < tt.minDelay {
+					t.Errorf("next attempt in %v, want at least %v", wait, tt.minDelay)
+				}
+			}
+			if strings.Contains(info.LastErr, "sim:") {
+				t.Errorf("last error shows the input text: %q", info.LastErr)
+			}
+		})
+	}
+}
+
+func embedTask(t *testing.T, text string) *asynq.Task {
+	t.Helper()
+	task, err := tasks.NewEmbedTask(tasks.EmbedPayload{Texts: []string{"a text " + text}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return task
+}
+
+// TestResultIsCompact checks the stored size of an embedding result: 4
+// bytes per dimension plus a small header.
+func TestResultIsCompact(t *testing.T) {
+	f := setup(t)
+	texts := []string{"one", "two"}
+	task, err := tasks.NewEmbedTask(tasks.EmbedPayload{Texts: texts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := f.enqueue(t, task)
+	info = f.await(t, info.Queue, info.ID, inState(asynq.TaskStateCompleted))
+	vectorBytes := 4 * testDim * len(texts)
+	if len(info.Result) < vectorBytes || len(info.Result) > vectorBytes+64 {
+		t.Errorf("result is %d bytes, want %d plus a header under 64", len(info.Result), vectorBytes)
+	}
+	asJSON, _ := json.Marshal(simulator.Vector("one", testDim))
+	t.Logf("stored result: %d bytes for %d vectors of %d dimensions (one vector as JSON text: %d bytes)",
+		len(info.Result), len(texts), testDim, len(asJSON))
+}
+
