@@ -274,4 +274,3 @@ func TestResultIsCompact(t *testing.T) {
 	t.Logf("stored result: %d bytes for %d vectors of %d dimensions (one vector as JSON text: %d bytes)",
 		len(info.Result), len(texts), testDim, len(asJSON))
 }
-
