@@ -65,7 +65,7 @@ func TestLoadFromDefaults(t *testing.T) {
 			Host: "http://127.0.0.1:11434", Model: "llama3.2", EmbeddingModel: "nomic-embed-text",
 			MaxConns: 50, MaxIdleConns: 10, Timeout: 120 * time.Second,
 		},
-		Worker: Worker{Concurrency: 50, Queues: "embeddings=6,generation=3", ShutdownTimeout: 25 * time.Second, HTTPAddr: ":8080"},
+		Worker: Worker{Concurrency: 50, Queues: "embeddings=6,generation=3", ShutdownTimeout: 25 * time.Second, PollInterval: 200 * time.Millisecond, HTTPAddr: ":8080"},
 		Log:    Log{Level: "info", Format: "text"},
 	}
 	if got != want {
@@ -96,7 +96,7 @@ func TestLoadFromFull(t *testing.T) {
 			Host: "http://gpu-1:11434", Model: "qwen2.5:7b", EmbeddingModel: "mxbai-embed-large",
 			MaxConns: 0, MaxIdleConns: 8, Timeout: 5 * time.Minute,
 		},
-		Worker: Worker{Concurrency: 16, Queues: "embeddings=2,generation", ShutdownTimeout: time.Minute, HTTPAddr: "127.0.0.1:9090"},
+		Worker: Worker{Concurrency: 16, Queues: "embeddings=2,generation", ShutdownTimeout: time.Minute, PollInterval: 200 * time.Millisecond, HTTPAddr: "127.0.0.1:9090"},
 		Log:    Log{Level: "DEBUG", Format: "json"},
 	}
 	if got != want {
@@ -314,7 +314,7 @@ func TestTags(t *testing.T) {
 		WorkerEnv
 		Results
 	}]())
-	if len(seen) != 20 {
-		t.Errorf("found %d variables, want 20", len(seen))
+	if len(seen) != 21 {
+		t.Errorf("found %d variables, want 21", len(seen))
 	}
 }

@@ -31,6 +31,7 @@ func TestUsage(t *testing.T) {
 				{"WORKER_CONCURRENCY", "50"},
 				{"WORKER_QUEUES", "embeddings=6,generation=3"},
 				{"SHUTDOWN_TIMEOUT", "25s"},
+				{"WORKER_POLL_INTERVAL", "200ms"},
 				{"HTTP_ADDR", ":8080"},
 				{"LOG_LEVEL", "info"},
 				{"LOG_FORMAT", "text"},

@@ -23,6 +23,11 @@ type Worker struct {
 	// before they are put back on their queue. It must stay below the time
 	// the process supervisor waits before SIGKILL. Default 25s.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"25s" help:"time active tasks get to finish after SIGTERM before they are requeued"`
+	// PollInterval is how long an idle worker waits before it looks for new
+	// tasks again once every queue was empty. Lower values pick up new work
+	// sooner at the cost of more Redis calls (one per interval per worker).
+	// Default 200ms.
+	PollInterval time.Duration `env:"WORKER_POLL_INTERVAL" envDefault:"200ms" help:"how often an idle worker checks empty queues for new tasks"`
 	// HTTPAddr is the listen address (host:port) of the health endpoints.
 	// Empty disables them; unlike other variables, HTTP_ADDR set to the
 	// empty string means empty, not the default. Default ":8080".
@@ -48,6 +53,9 @@ func (c Worker) Validate() error {
 		return err
 	}
 	if err := checkPositive("SHUTDOWN_TIMEOUT", c.ShutdownTimeout); err != nil {
+		return err
+	}
+	if err := checkPositive("WORKER_POLL_INTERVAL", c.PollInterval); err != nil {
 		return err
 	}
 	if c.HTTPAddr != "" {

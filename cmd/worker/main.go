@@ -126,14 +126,15 @@ func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger) error
 		}, logger),
 	})
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency:     concurrency,
-		Queues:          queues,
-		ShutdownTimeout: cfg.Worker.ShutdownTimeout,
-		RetryDelayFunc:  tasks.RetryDelay,
-		IsFailure:       tasks.IsFailure,
-		ErrorHandler:    tasks.LogError(logger),
-		Logger:          asynqLogger{logger},
-		LogLevel:        asynqLevel(cfg.Log.Level),
+		Concurrency:       concurrency,
+		Queues:            queues,
+		ShutdownTimeout:   cfg.Worker.ShutdownTimeout,
+		TaskCheckInterval: cfg.Worker.PollInterval,
+		RetryDelayFunc:    tasks.RetryDelay,
+		IsFailure:         tasks.IsFailure,
+		ErrorHandler:      tasks.LogError(logger),
+		Logger:            asynqLogger{logger},
+		LogLevel:          asynqLevel(cfg.Log.Level),
 	})
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("start task server: %w", err)
