@@ -313,8 +313,9 @@ func TestTags(t *testing.T) {
 	walk(reflect.TypeFor[struct {
 		WorkerEnv
 		Results
+		Dashboard
 	}]())
-	if len(seen) != 21 {
-		t.Errorf("found %d variables, want 21", len(seen))
+	if len(seen) != 27 {
+		t.Errorf("found %d variables, want 27", len(seen))
 	}
 }

@@ -16,6 +16,7 @@ func TestUsage(t *testing.T) {
 		{
 			"worker", WorkerEnv{}, [][2]string{
 				{"REDIS_URL", "redis://127.0.0.1:6379/0"},
+				{"REDIS_PASSWORD", "(secret)"},
 				{"OPENAI_BASE_URL", "https://api.openai.com/v1"},
 				{"OPENAI_API_KEY", "(secret)"},
 				{"OPENAI_EMBEDDING_MODEL", "text-embedding-3-small"},
@@ -40,7 +41,21 @@ func TestUsage(t *testing.T) {
 		{
 			"enqueue pointer", &EnqueueEnv{}, [][2]string{
 				{"REDIS_URL", "redis://127.0.0.1:6379/0"},
+				{"REDIS_PASSWORD", "(secret)"},
 				{"RESULT_RETENTION", "24h"},
+				{"LOG_LEVEL", "info"},
+				{"LOG_FORMAT", "text"},
+			},
+		},
+		{
+			"dashboard", DashboardEnv{}, [][2]string{
+				{"REDIS_URL", "redis://127.0.0.1:6379/0"},
+				{"REDIS_PASSWORD", "(secret)"},
+				{"DASHBOARD_ADDR", ":8081"},
+				{"DASHBOARD_ROOT_PATH", "/"},
+				{"DASHBOARD_READONLY", "true"},
+				{"DASHBOARD_USER", "llmq"},
+				{"DASHBOARD_PASSWORD", "(secret)"},
 				{"LOG_LEVEL", "info"},
 				{"LOG_FORMAT", "text"},
 			},
