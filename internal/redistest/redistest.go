@@ -81,6 +81,10 @@ type Server struct {
 	dir  string
 	port int
 
+	// args returns the arguments that come before the common ones, for a
+	// replica or a sentinel (see sentinel.go); nil for a plain server.
+	args func(port int) ([]string, error)
+
 	mu   sync.Mutex
 	cmd  *exec.Cmd     // nil when stopped
 	done chan struct{} // closed when cmd has exited
@@ -98,7 +102,12 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	return start(t, &Server{t: t, bin: bin, dir: t.TempDir()})
+}
+
+// start starts s on a free port.
+func start(t testing.TB, s *Server) *Server {
+	t.Helper()
 	t.Cleanup(s.Stop)
 
 	s.mu.Lock()
@@ -178,7 +187,13 @@ func (s *Server) startLocked() error {
 	}
 	defer out.Close() // the child has its own copy
 
-	cmd := exec.Command(s.bin,
+	var first []string
+	if s.args != nil {
+		if first, err = s.args(port); err != nil {
+			return err
+		}
+	}
+	cmd := exec.Command(s.bin, append(first,
 		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",
 		"--save", "",
@@ -186,7 +201,7 @@ func (s *Server) startLocked() error {
 		"--dir", s.dir,
 		"--logfile", logPath,
 		"--daemonize", "no",
-	)
+	)...)
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = sysProcAttr()
@@ -231,6 +246,19 @@ func (s *Server) startLocked() error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Kill stops the server with SIGKILL, as a crash would, and waits for it
+// to exit. Killing a stopped server does nothing.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.done
+	s.cmd = nil
 }
 
 func (s *Server) stopLocked() {
