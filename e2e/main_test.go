@@ -13,7 +13,7 @@ import (
 
 // bin holds the paths of the binaries TestMain builds.
 var bin struct {
-	worker, enqueue, simulator string
+	worker, enqueue, simulator, demo string
 }
 
 func TestMain(m *testing.M) {
@@ -34,10 +34,11 @@ func runTests(m *testing.M) int {
 	bin.worker = filepath.Join(dir, "worker")
 	bin.enqueue = filepath.Join(dir, "enqueue")
 	bin.simulator = filepath.Join(dir, "simulator")
+	bin.demo = filepath.Join(dir, "demo")
 	return m.Run()
 }
 
-// build compiles the three binaries into dir from the module root. When the
+// build compiles the binaries into dir from the module root. When the
 // tests run with -race, so are the binaries built, and every process's
 // stderr is checked for data race reports when its test ends.
 func build(dir string) error {
@@ -52,7 +53,7 @@ func build(dir string) error {
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	args = append(args, "-o", dir+string(filepath.Separator), "./cmd/worker", "./cmd/enqueue", "./cmd/simulator")
+	args = append(args, "-o", dir+string(filepath.Separator), "./cmd/worker", "./cmd/enqueue", "./cmd/simulator", "./cmd/demo")
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
