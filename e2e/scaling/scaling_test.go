@@ -220,15 +220,15 @@ var requeuedRE = regexp.MustCompile(`Pushed task id=([0-9a-f]+) back to queue`)
 
 // TestWorkersJoinAndLeave: while 2 workers run a job, a third starts and
 // takes tasks, then one of the first two gets SIGTERM with running tasks
-// that cannot finish within its SHUTDOWN_TIMEOUT. It exits 0 after putting
-// them back on the queue, the others run them, and every item gets its
-// result.
+// that cannot finish within its SHUTDOWN_TIMEOUT (1ms, against the
+// simulator's 300ms per request). It exits 0 after putting them back on
+// the queue, the others run them, and every item gets its result.
 func TestWorkersJoinAndLeave(t *testing.T) {
 	const items, batch = 4_000, 10
 	const taskCount = items / batch
 	f := setup(t, 300*time.Millisecond)
 	a := f.startWorker(t, "worker-a", "WORKER_CONCURRENCY=4")
-	b := f.startWorker(t, "worker-b", "WORKER_CONCURRENCY=4", "SHUTDOWN_TIMEOUT=100ms")
+	b := f.startWorker(t, "worker-b", "WORKER_CONCURRENCY=4", "SHUTDOWN_TIMEOUT=1ms")
 	job, out := f.startJob(t, f.writeItems(t, items))
 
 	completed := func() int {
