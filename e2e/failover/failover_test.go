@@ -101,9 +101,12 @@ func TestSentinelFailover(t *testing.T) {
 	})
 	promoted := time.Since(killed)
 
-	// Every task completes on the new master; recovering a task whose
-	// completion was lost with the old master can take asynq's lease (30s)
-	// plus its recoverer's interval (1 min).
+	// Every task completes on the new master. The tasks running at the kill
+	// fail to record their outcome on the dead master; asynq v0.26 retries
+	// such writes with a context that is already cancelled, so these tasks
+	// wait in the active list until their lease (30s) expires and asynq's
+	// recoverer (every minute) sends them back to run again: typically two
+	// minutes.
 	proctest.Eventually(t, 4*time.Minute, 200*time.Millisecond, func() (bool, string) {
 		if ok, why := queueInfo(); !ok {
 			return false, why
