@@ -19,7 +19,7 @@ deps: ## Locate redis-server and chromium for the tests, installing Debian's pac
 	@./scripts/ensure-redis
 	@./scripts/ensure-chromium
 
-test: deps lint ## Run every test with the race detector (needs redis-server: see deps)
+test: deps lint ## Run every test with the race detector (needs redis-server and chromium: see deps)
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
 lint: ## gofmt, go vet and staticcheck (pinned in go.mod)
