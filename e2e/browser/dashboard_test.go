@@ -101,39 +101,58 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	})
 
-	t.Run("screenshot", func(t *testing.T) {
-		if err := os.MkdirAll(artifactDir, 0o755); err != nil {
-			t.Fatal(err)
+	t.Run("payloads summarised", func(t *testing.T) {
+		dom, _ := chromium(t, strings.TrimSuffix(authed, "/")+"/queues/embeddings?status=pending", "--dump-dom")
+		if n := strings.Count(dom, `"items"`); n != 7 {
+			t.Errorf("pending tasks page shows %d payload summaries, want 7; DOM:\n%.3000s", n, dom)
 		}
-		file, err := filepath.Abs(filepath.Join(artifactDir, "dashboard.png"))
-		if err != nil {
-			t.Fatal(err)
+		if strings.Contains(dom, longText[:1000]) {
+			t.Error("pending tasks page shows the long text of a payload")
 		}
-		_ = os.Remove(file)
-		_, stderr := chromium(t, authed, "--screenshot="+file)
-		b, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatalf("no screenshot: %v; chromium said:\n%s", err, stderr)
-		}
-		img, err := png.Decode(bytes.NewReader(b))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", file, err)
-		}
-		if got := img.Bounds().Size(); got.X != 1280 || got.Y != 900 {
-			t.Errorf("screenshot is %v, want 1280x900", got)
-		}
-		colors := map[uint32]bool{}
-		for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y += 4 {
-			for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x += 4 {
-				r, g, b, _ := img.At(x, y).RGBA()
-				colors[r>>8<<16|g>>8<<8|b>>8] = true
-			}
-		}
-		if len(colors) < 20 {
-			t.Errorf("screenshot has %d colours: a blank page?", len(colors))
-		}
-		t.Logf("screenshot of the queues page: %s", file)
+		saveScreenshot(t, strings.TrimSuffix(authed, "/")+"/queues/embeddings?status=pending", "dashboard-pending.png")
 	})
+
+	t.Run("screenshot", func(t *testing.T) {
+		t.Logf("screenshot of the queues page: %s", saveScreenshot(t, authed, "dashboard.png"))
+	})
+}
+
+// saveScreenshot takes a screenshot of page into the artifact directory
+// under name, checks that it is a 1280x900 PNG with content, and returns
+// its path.
+func saveScreenshot(t *testing.T, page, name string) string {
+	t.Helper()
+	if err := os.MkdirAll(artifactDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file, err := filepath.Abs(filepath.Join(artifactDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Remove(file)
+	_, stderr := chromium(t, page, "--screenshot="+file)
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("no screenshot: %v; chromium said:\n%s", err, stderr)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", file, err)
+	}
+	if got := img.Bounds().Size(); got.X != 1280 || got.Y != 900 {
+		t.Errorf("screenshot is %v, want 1280x900", got)
+	}
+	colors := map[uint32]bool{}
+	for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y += 4 {
+		for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x += 4 {
+			r, g, b, _ := img.At(x, y).RGBA()
+			colors[r>>8<<16|g>>8<<8|b>>8] = true
+		}
+	}
+	if len(colors) < 20 {
+		t.Errorf("screenshot has %d colours: a blank page?", len(colors))
+	}
+	return file
 }
 
 // TestDashboardRefusesToStartOpen checks that the binary exits with status
@@ -151,6 +170,9 @@ func TestDashboardRefusesToStartOpen(t *testing.T) {
 		t.Error("something answers on the dashboard's address")
 	}
 }
+
+// longText is the second text of one embedding task.
+var longText = strings.Repeat("a long text to embed ", 5000)
 
 // enqueue puts the test's tasks in Redis.
 func enqueue(t *testing.T, redis *redistest.Server) {
@@ -171,7 +193,11 @@ func enqueue(t *testing.T, redis *redistest.Server) {
 		if i >= 7 {
 			opts = append(opts, asynq.ProcessIn(time.Hour))
 		}
-		task, err := tasks.NewEmbedTask(tasks.EmbedPayload{Texts: []string{fmt.Sprintf("document %d", i)}})
+		texts := []string{fmt.Sprintf("document %d", i)}
+		if i == 0 {
+			texts = append(texts, longText) // 100 kB the dashboard must not show
+		}
+		task, err := tasks.NewEmbedTask(tasks.EmbedPayload{Texts: texts})
 		add(task, err, opts...)
 	}
 	for i := range 3 {

@@ -3,8 +3,9 @@
 // llmq tasks, and opens it in a real headless Chromium (Debian's package;
 // scripts/ensure-chromium installs it). It checks that the browser gets
 // nothing without credentials, that with them the queues page lists llmq's
-// queues with the right task counts, and saves a screenshot to
-// out/test-artifacts/dashboard.png.
+// queues with the right task counts and the pending tasks page shows
+// payload summaries instead of their texts, and saves screenshots of both
+// to out/test-artifacts/dashboard.png and dashboard-pending.png.
 package browser
 
 import (
