@@ -120,9 +120,6 @@ func (r *Reader) Next() (Item, error) {
 	}
 }
 
-// errLineTooLong marks a line beyond MaxLineBytes, already skipped.
-var errLineTooLong = errors.New("line too long")
-
 // readLine returns the next line without its end, or a *LineError for a
 // line that is too long.
 func (r *Reader) readLine() ([]byte, error) {

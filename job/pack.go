@@ -11,7 +11,6 @@ type Loc struct {
 
 func (l Loc) pack() uint64           { return uint64(l.Batch)<<16 | uint64(l.Item) }
 func unpackLoc(v uint64) Loc         { return Loc{Batch: int(v >> 16), Item: int(v & 0xffff)} }
-func (l Loc) before(o Loc) bool      { return l.Batch < o.Batch || (l.Batch == o.Batch && l.Item < o.Item) }
 func (l Loc) valid(batches int) bool { return l.Batch >= 0 && l.Batch < batches && l.Item >= 0 }
 
 // Dup is an item whose texts an earlier item of the job already has: it

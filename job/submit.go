@@ -470,4 +470,3 @@ func Spool(r io.Reader, dir string) (path string, remove func(), err error) {
 	}
 	return f.Name(), remove, nil
 }
-
