@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -237,4 +239,18 @@ func Warm(ctx context.Context, c *http.Client, url string) error {
 	}
 	DrainClose(resp.Body)
 	return nil
+}
+
+// ParseBaseURL checks that raw is an absolute http or https URL without a
+// query or fragment and returns it without trailing slashes. Its error
+// never repeats raw, which may hold credentials.
+func ParseBaseURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return "", errors.New("must be an absolute http or https URL")
+	case u.RawQuery != "" || u.Fragment != "":
+		return "", errors.New("must not have a query or fragment")
+	}
+	return strings.TrimRight(raw, "/"), nil
 }

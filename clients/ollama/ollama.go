@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/llmq/llmq/clients"
@@ -72,18 +71,13 @@ func New(hc *http.Client, cfg Config) (*Client, error) {
 	if !strings.Contains(host, "://") {
 		host = "http://" + host
 	}
-	u, err := url.Parse(host)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		// Not the parse error: it would repeat the URL, and with it any
-		// credentials it holds.
-		return nil, errors.New("ollama: Host must be an http or https URL or host:port")
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, errors.New("ollama: Host must not have a query or fragment")
+	host, err := clients.ParseBaseURL(host)
+	if err != nil {
+		return nil, fmt.Errorf("ollama: Host %w (or host:port)", err)
 	}
 	return &Client{
 		hc:         hc,
-		host:       strings.TrimRight(host, "/"),
+		host:       host,
 		model:      cfg.Model,
 		embedModel: cfg.EmbeddingModel,
 	}, nil

@@ -11,8 +11,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/url"
-	"strings"
 
 	"github.com/llmq/llmq/clients"
 	"github.com/llmq/llmq/clients/internal/redact"
@@ -71,16 +69,10 @@ func New(hc *http.Client, cfg Config) (*Client, error) {
 	if cfg.Model == "" {
 		cfg.Model = DefaultModel
 	}
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		// Not the parse error: it would repeat the URL, and with it any
-		// credentials it holds.
-		return nil, errors.New("openai: BaseURL must be an absolute http or https URL")
+	base, err := clients.ParseBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("openai: BaseURL %w", err)
 	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, errors.New("openai: BaseURL must not have a query or fragment")
-	}
-	base := strings.TrimRight(cfg.BaseURL, "/")
 	c := &Client{
 		hc:       hc,
 		base:     base,

@@ -253,7 +253,8 @@ func (d *demo) startWorker(ctx context.Context) error {
 		return fmt.Errorf("start worker (run 'make build' first): %w", err)
 	}
 	d.workerExit = make(chan error, 1)
-	go func() { d.workerExit <- d.worker.Wait() }()
+	w := d.worker
+	go func() { d.workerExit <- w.Wait() }()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, err := http.Get("http://" + d.workerAddr + "/readyz")

@@ -21,6 +21,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/redis/go-redis/v9/logging"
+
 	"github.com/llmq/llmq/config"
 )
 
@@ -32,6 +34,9 @@ const (
 )
 
 func main() {
+	// go-redis logs its own dial retries; the error that matters reaches
+	// the user once, through the call that failed.
+	logging.Disable()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()

@@ -27,6 +27,15 @@ func (a asynqLogger) Fatal(args ...any) {
 	os.Exit(1)
 }
 
+// redisLogger routes go-redis's internal log lines (pool dial retries and
+// the like) to slog at debug level: the errors that matter reach the
+// worker through the calls that failed.
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, args ...any) {
+	r.l.DebugContext(ctx, fmt.Sprintf(format, args...), slog.String("component", "redis"))
+}
+
 // asynqLevel maps LOG_LEVEL to asynq's level.
 func asynqLevel(level string) asynq.LogLevel {
 	switch level {

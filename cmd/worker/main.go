@@ -69,6 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "worker: %v\n", err)
 		return exitConfig
 	}
+	redis.SetLogger(redisLogger{logger})
 	if err := serve(ctx, cfg, logger); err != nil {
 		logger.Error("worker stopped", slog.String("error", err.Error()))
 		return exitFailed
@@ -133,11 +134,15 @@ func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger) error
 		Queues:            queues,
 		ShutdownTimeout:   cfg.Worker.ShutdownTimeout,
 		TaskCheckInterval: cfg.Worker.PollInterval,
-		RetryDelayFunc:    tasks.RetryDelay,
-		IsFailure:         tasks.IsFailure,
-		ErrorHandler:      tasks.LogError(logger),
-		Logger:            asynqLogger{logger},
-		LogLevel:          asynqLevel(cfg.Log.Level),
+		// Retries and scheduled tasks are due at a time; look for due ones
+		// every second (asynq's default is 5s) so that a provider's short
+		// Retry-After is honoured, not stretched.
+		DelayedTaskCheckInterval: time.Second,
+		RetryDelayFunc:           tasks.RetryDelay,
+		IsFailure:                tasks.IsFailure,
+		ErrorHandler:             tasks.LogError(logger),
+		Logger:                   asynqLogger{logger},
+		LogLevel:                 asynqLevel(cfg.Log.Level),
 
 		// Always aggregate: grouped tasks wait forever on a queue whose
 		// servers do not.
@@ -181,14 +186,20 @@ func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger) error
 func waitForRedis(ctx context.Context, rdb redis.UniversalClient, wait time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
+	var lastErr error
 	for {
-		err := rdb.Ping(ctx).Err()
+		pingCtx, cancelPing := context.WithTimeout(ctx, time.Second)
+		err := rdb.Ping(pingCtx).Err()
+		cancelPing()
 		if err == nil {
 			return nil
 		}
+		if ctx.Err() == nil || lastErr == nil {
+			lastErr = err
+		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("redis unreachable after %s: %w", wait, err)
+			return fmt.Errorf("redis unreachable after %s: %w", wait, lastErr)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
