@@ -339,18 +339,20 @@ func (s *Submission) send(ctx context.Context, out *Summary, lines int, bad func
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(spec.Concurrency)
 	var mu sync.Mutex
+	enqueued, existing := 0, 0
+	m := out.Manifest // out's counts change while batches are sent
 	enqueue := func(b *Batch) {
 		g.Go(func() error {
-			existed, err := s.enqueue(gctx, client, out.Manifest, b)
+			existed, err := s.enqueue(gctx, client, m, b)
 			if err != nil {
 				return err
 			}
 			s.sent.Add(int64(b.Items))
 			mu.Lock()
 			if existed {
-				out.Existing++
+				existing++
 			} else {
-				out.Enqueued++
+				enqueued++
 			}
 			mu.Unlock()
 			return nil
@@ -414,6 +416,7 @@ func (s *Submission) send(ctx context.Context, out *Summary, lines int, bad func
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	out.Enqueued, out.Existing = enqueued, existing
 	out.Batches = p.next
 	return nil
 }

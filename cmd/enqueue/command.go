@@ -43,8 +43,8 @@ func commonFlags(fs *flag.FlagSet) *options {
 	o := &options{}
 	fs.StringVar(&o.queue, "queue", "", "queue to put the tasks in (default: embeddings or generation)")
 	fs.StringVar(&o.model, "model", "", "model to ask for (default: the worker's default for the provider)")
-	fs.BoolVar(&o.wait, "wait", false, "wait until every task has finished (--text, generate: and print the results as JSONL)")
-	fs.StringVar(&o.out, "out", "", "file to write the results to, once finished (- is standard output; --text and generate: the default with --wait)")
+	fs.BoolVar(&o.wait, "wait", false, "follow the tasks to the end and write their results as JSONL (exit status 1 if any failed)")
+	fs.StringVar(&o.out, "out", "", "file to write the results to; implies --wait (default with --wait: standard output)")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "tasks sent to Redis at once")
 	return o
 }

@@ -113,17 +113,27 @@ func (c *embedCommand) runJob(ctx context.Context, env *environment) error {
 			fmt.Fprintf(env.stderr, "%s: skipped %d bad line(s)\n", name, bad)
 		}
 	}
-	if env.opts.out != "-" {
+	out := env.opts.out
+	if out == "" && env.opts.wait {
+		out = "-"
+	}
+	if out != "-" {
 		fmt.Fprintln(env.stdout, sum.ID)
 	}
-	if !env.opts.wait && env.opts.out == "" {
+	if out == "" {
 		return nil
 	}
 	st, err := follow(ctx, rdb, env, sum.ID)
-	if err != nil || env.opts.out == "" {
+	if err != nil {
 		return err
 	}
-	return export(ctx, rdb, env, st, env.opts.out, c.job.errors, c.job.format, false)
+	if err := export(ctx, rdb, env, st, out, c.job.errors, c.job.format, false); err != nil {
+		return err
+	}
+	if st.Failed > 0 {
+		return fmt.Errorf("%d of %d items failed", st.Failed, st.Unique)
+	}
+	return nil
 }
 
 // watch calls fn every 100 ms until the returned stop is called.

@@ -149,7 +149,7 @@ func (q *queue) finish(ctx context.Context, write resultWriter) error {
 		fmt.Fprintf(q.env.stderr, "; %d task(s) were already queued", q.existing)
 	}
 	fmt.Fprintln(q.env.stderr)
-	if !q.env.opts.wait {
+	if !q.env.opts.wait && q.env.opts.out == "" {
 		for _, r := range q.records {
 			fmt.Fprintln(q.env.stdout, r.taskID)
 		}
