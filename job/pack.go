@@ -1,6 +1,10 @@
 package job
 
-import "github.com/llmq/llmq/tasks"
+import (
+	"sort"
+
+	"github.com/llmq/llmq/tasks"
+)
 
 // Loc is where an item's result is: its batch and its place among the
 // batch's items.
@@ -9,8 +13,6 @@ type Loc struct {
 	Item  int `json:"i"`
 }
 
-func (l Loc) pack() uint64           { return uint64(l.Batch)<<16 | uint64(l.Item) }
-func unpackLoc(v uint64) Loc         { return Loc{Batch: int(v >> 16), Item: int(v & 0xffff)} }
 func (l Loc) valid(batches int) bool { return l.Batch >= 0 && l.Batch < batches && l.Item >= 0 }
 
 // Dup is an item whose texts an earlier item of the job already has: it
@@ -42,6 +44,10 @@ type packer struct {
 	tokens int // most estimated tokens per batch
 	next   int // sequence number of the open batch
 	open   *Batch
+	// unique counts the items added; starts holds, per batch, the count
+	// when it opened, so that an item's number finds its Loc.
+	unique uint32
+	starts []uint32
 }
 
 func newPacker(size, tokens int) *packer {
@@ -63,6 +69,7 @@ func (p *packer) add(it Item) (Loc, *Batch) {
 	if p.open == nil {
 		p.open = &Batch{Seq: p.next}
 		p.next++
+		p.starts = append(p.starts, p.unique)
 	}
 	b := p.open
 	if len(it.Texts) > 1 && b.Counts == nil {
@@ -81,7 +88,18 @@ func (p *packer) add(it Item) (Loc, *Batch) {
 	b.tokens += n
 	loc := Loc{Batch: b.Seq, Item: b.Items}
 	b.Items++
+	p.unique++
 	return loc, closed
+}
+
+// number returns the number of the item at loc, counted from 0 in the
+// order add saw them.
+func (p *packer) number(loc Loc) uint32 { return p.starts[loc.Batch] + uint32(loc.Item) }
+
+// loc returns the location of the item of the given number.
+func (p *packer) loc(n uint32) Loc {
+	b := sort.Search(len(p.starts), func(i int) bool { return p.starts[i] > n }) - 1
+	return Loc{Batch: b, Item: int(n - p.starts[b])}
 }
 
 // dup records a duplicate item at the current place in the input. The

@@ -396,13 +396,13 @@ func (s *Submission) send(ctx context.Context, out *Summary, lines int, bad func
 			_, _ = h.Write([]byte{0})
 		}
 		k := h.Sum64()
-		if v, ok := texts.get(k); ok {
-			p.dup(it.ID, unpackLoc(v))
+		if n, ok := texts.get(k); ok {
+			p.dup(it.ID, p.loc(n))
 			continue
 		}
 		out.Unique++
 		loc, closed := p.add(it)
-		texts.put(k, loc.pack())
+		texts.put(k, p.number(loc))
 		if closed != nil {
 			enqueue(closed)
 		}

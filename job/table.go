@@ -1,14 +1,14 @@
 package job
 
-// table maps 64-bit hashes to 64-bit values in two flat slices sized for
+// table maps 64-bit hashes to 32-bit values in two flat slices sized for
 // the input's line count at a load of 3/4, so that a million entries cost
-// 21 MB (11 MB for a set, which has no values) with no pointers for the
+// 16 MB (11 MB for a set, which has no values) with no pointers for the
 // garbage collector to scan; a Go map costs about twice that and doubles
 // while it grows. Keys are hashes, never 0 (0 marks an empty slot; a hash
 // of 0 is stored as 1). Lookups probe linearly.
 type table struct {
 	keys []uint64
-	vals []uint64 // nil for a set
+	vals []uint32 // nil for a set
 	n    int
 }
 
@@ -17,7 +17,7 @@ func newTable(n int, values bool) *table {
 	size := n*4/3 + 1024
 	t := &table{keys: make([]uint64, size)}
 	if values {
-		t.vals = make([]uint64, size)
+		t.vals = make([]uint32, size)
 	}
 	return t
 }
@@ -27,7 +27,7 @@ func (t *table) slot(k uint64) int {
 }
 
 // get returns the value of k.
-func (t *table) get(k uint64) (uint64, bool) {
+func (t *table) get(k uint64) (uint32, bool) {
 	if k == 0 {
 		k = 1
 	}
@@ -45,7 +45,7 @@ func (t *table) get(k uint64) (uint64, bool) {
 }
 
 // put sets the value of k, and reports whether k was new.
-func (t *table) put(k, v uint64) bool {
+func (t *table) put(k uint64, v uint32) bool {
 	if k == 0 {
 		k = 1
 	}
@@ -74,12 +74,12 @@ func (t *table) grow() {
 	old := *t
 	t.keys = make([]uint64, 2*len(old.keys))
 	if old.vals != nil {
-		t.vals = make([]uint64, 2*len(old.vals))
+		t.vals = make([]uint32, 2*len(old.vals))
 	}
 	t.n = 0
 	for i, k := range old.keys {
 		if k != 0 {
-			v := uint64(0)
+			v := uint32(0)
 			if old.vals != nil {
 				v = old.vals[i]
 			}

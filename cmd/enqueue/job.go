@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -81,6 +82,13 @@ func (c *embedCommand) runJob(ctx context.Context, env *environment) error {
 	}
 	defer rdb.Close()
 
+	// Most of the live heap is the deduplication tables (about 27 bytes per
+	// line), which hold no pointers and cost the collector nothing to scan.
+	// A low GC target keeps the garbage of parsing from doubling the heap
+	// over them: 1,000,000 lines stay under 64 MB. GOGC overrides it.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(25)
+	}
 	sub := job.NewSubmission(rdb, job.Spec{
 		Path: path, Name: name, ID: c.job.id,
 		Provider: c.provider, Model: env.opts.model, Dimensions: c.dimensions,
