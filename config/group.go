@@ -17,8 +17,8 @@ import (
 // counts both durations in whole seconds.
 type Group struct {
 	// MaxSize is the most texts merged into one request, 1 to 2048
-	// (OpenAI's limit per request). Default 256.
-	MaxSize int `env:"GROUP_MAX_SIZE" envDefault:"256" help:"most single-text tasks merged into one provider request (1-2048)"`
+	// (OpenAI's limit per request). Default 1024.
+	MaxSize int `env:"GROUP_MAX_SIZE" envDefault:"1024" help:"most single-text tasks merged into one provider request (1-2048)"`
 	// MaxDelay bounds how long the first task of a group waits to be
 	// merged; 0 means no bound beyond the grace period. Whole seconds.
 	// Default 2s.

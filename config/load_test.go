@@ -69,7 +69,7 @@ func TestLoadFromDefaults(t *testing.T) {
 			MaxConns: 50, MaxIdleConns: 10, Timeout: 120 * time.Second,
 		},
 		Worker: Worker{Concurrency: 50, Queues: "embeddings=6,generation=3", ShutdownTimeout: 25 * time.Second, PollInterval: 200 * time.Millisecond, HTTPAddr: ":8080"},
-		Group:  Group{MaxSize: 256, MaxDelay: 2 * time.Second, GracePeriod: time.Second},
+		Group:  Group{MaxSize: 1024, MaxDelay: 2 * time.Second, GracePeriod: time.Second},
 		Log:    Log{Level: "info", Format: "text"},
 	}
 	if got != want {
