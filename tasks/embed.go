@@ -355,6 +355,13 @@ func (h *EmbedHandler) putItems(ctx context.Context, p EmbedPayload, res *embedd
 		ttl = DefaultRetention
 	}
 	errs := res.textErrors()
+	// Each item gets its share of the request's tokens, by text length.
+	okBytes := 0
+	for i, v := range res.vectors {
+		if v != nil {
+			okBytes += len(p.Texts[i])
+		}
+	}
 	_, err := h.items.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		k := 0
 		for i, id := range p.Items {
@@ -368,7 +375,7 @@ func (h *EmbedHandler) putItems(ctx context.Context, p EmbedPayload, res *embedd
 				b, err = encodeEmbedResult(res.model, 0, [][]float32{nil}, []TextError{e})
 				k++
 			} else {
-				b, err = encodeEmbedResult(res.model, EstimateTokens(p.Texts[i]), [][]float32{res.vectors[i]}, nil)
+				b, err = encodeEmbedResult(res.model, res.tokens*len(p.Texts[i])/max(okBytes, 1), [][]float32{res.vectors[i]}, nil)
 			}
 			if err != nil {
 				return err
