@@ -6,12 +6,13 @@ type WorkerEnv struct {
 	OpenAI
 	Ollama
 	Worker
+	Group
 	Log
 }
 
 // Validate reports the first unusable variable as an *Error.
 func (c WorkerEnv) Validate() error {
-	return firstError(c.Redis.Validate(), c.OpenAI.Validate(), c.Ollama.Validate(), c.Worker.Validate(), c.Log.Validate())
+	return firstError(c.Redis.Validate(), c.OpenAI.Validate(), c.Ollama.Validate(), c.Worker.Validate(), c.Group.Validate(), c.Log.Validate())
 }
 
 // EnqueueEnv is everything cmd/enqueue reads from the environment.

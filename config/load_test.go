@@ -35,6 +35,9 @@ func fullEnv() map[string]string {
 		"WORKER_QUEUES":          "embeddings=2,generation",
 		"SHUTDOWN_TIMEOUT":       "1m",
 		"HTTP_ADDR":              "127.0.0.1:9090",
+		"GROUP_MAX_SIZE":         "512",
+		"GROUP_MAX_DELAY":        "5s",
+		"GROUP_GRACE_PERIOD":     "2s",
 		"LOG_LEVEL":              "DEBUG",
 		"LOG_FORMAT":             "json",
 		"RESULT_RETENTION":       "72h",
@@ -66,6 +69,7 @@ func TestLoadFromDefaults(t *testing.T) {
 			MaxConns: 50, MaxIdleConns: 10, Timeout: 120 * time.Second,
 		},
 		Worker: Worker{Concurrency: 50, Queues: "embeddings=6,generation=3", ShutdownTimeout: 25 * time.Second, PollInterval: 200 * time.Millisecond, HTTPAddr: ":8080"},
+		Group:  Group{MaxSize: 1024, MaxDelay: 2 * time.Second, GracePeriod: time.Second},
 		Log:    Log{Level: "info", Format: "text"},
 	}
 	if got != want {
@@ -97,6 +101,7 @@ func TestLoadFromFull(t *testing.T) {
 			MaxConns: 0, MaxIdleConns: 8, Timeout: 5 * time.Minute,
 		},
 		Worker: Worker{Concurrency: 16, Queues: "embeddings=2,generation", ShutdownTimeout: time.Minute, PollInterval: 200 * time.Millisecond, HTTPAddr: "127.0.0.1:9090"},
+		Group:  Group{MaxSize: 512, MaxDelay: 5 * time.Second, GracePeriod: 2 * time.Second},
 		Log:    Log{Level: "DEBUG", Format: "json"},
 	}
 	if got != want {
@@ -194,6 +199,12 @@ func TestLoadFromErrors(t *testing.T) {
 		{"http addr no port", with("HTTP_ADDR", "localhost"), "HTTP_ADDR", "must be host:port or :port"},
 		{"http addr bad port", with("HTTP_ADDR", ":http-alt"), "HTTP_ADDR", "port must be a number"},
 		{"http addr port range", with("HTTP_ADDR", ":70000"), "HTTP_ADDR", "port must be a number"},
+		{"group size zero", with("GROUP_MAX_SIZE", "0"), "GROUP_MAX_SIZE", "must be between 1 and 2048 (got 0)"},
+		{"group size above the provider's limit", with("GROUP_MAX_SIZE", "2049"), "GROUP_MAX_SIZE", "must be between 1 and 2048"},
+		{"group delay fraction", with("GROUP_MAX_DELAY", "1500ms"), "GROUP_MAX_DELAY", "whole seconds (got 1.5s)"},
+		{"group delay negative", with("GROUP_MAX_DELAY", "-1s"), "GROUP_MAX_DELAY", "must be 0 or whole seconds"},
+		{"group grace below asynq's minimum", with("GROUP_GRACE_PERIOD", "500ms"), "GROUP_GRACE_PERIOD", "at least 1s"},
+		{"group grace not a duration", with("GROUP_GRACE_PERIOD", "1"), "GROUP_GRACE_PERIOD", "must be a duration"},
 		{"log level", with("LOG_LEVEL", "verbose"), "LOG_LEVEL", `must be debug, info, warn or error (got "verbose")`},
 		{"log level warning", with("LOG_LEVEL", "warning"), "LOG_LEVEL", "must be debug"},
 		{"log format", with("LOG_FORMAT", "logfmt"), "LOG_FORMAT", `must be text or json (got "logfmt")`},
@@ -314,7 +325,7 @@ func TestTags(t *testing.T) {
 		WorkerEnv
 		Results
 	}]())
-	if len(seen) != 21 {
-		t.Errorf("found %d variables, want 21", len(seen))
+	if len(seen) != 24 {
+		t.Errorf("found %d variables, want 24", len(seen))
 	}
 }

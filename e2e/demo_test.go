@@ -35,8 +35,8 @@ func TestDemo(t *testing.T) {
 			}
 			for _, want := range []string{
 				tt.wantRedis,
-				"1500 in 24 tasks",
-				"HTTP requests:     25 (24 embedding requests + 1 warm-up)",
+				"1500 in 12 tasks",
+				"HTTP requests:     13 (12 embedding requests + 1 warm-up)",
 				"TCP connections:   1 opened by the worker, 1 accepted by the simulator",
 				"1500 vectors, each checked against the simulator",
 			} {

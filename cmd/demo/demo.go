@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -101,14 +102,9 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	start := time.Now()
-	enq := exec.CommandContext(ctx, filepath.Join(d.binDir, "enqueue"), "embed", "--file", "-",
-		"--batch-size", fmt.Sprint(d.opts.batchSize), "--wait", "--out", d.opts.out)
-	enq.Env = append(os.Environ(), "REDIS_URL="+d.redisURL)
-	enq.Stdin = bytes.NewReader(d.corpus)
-	var enqErr bytes.Buffer
-	enq.Stdout, enq.Stderr = d.stdout, &enqErr
-	if err := enq.Run(); err != nil {
-		return fmt.Errorf("enqueue: %w\n%s", err, enqErr.String())
+	j, err := d.runJob(ctx)
+	if err != nil {
+		return err
 	}
 	wall := time.Since(start)
 
@@ -125,11 +121,11 @@ func (d *demo) run(ctx context.Context) error {
 	}
 
 	oa := pools["openai"]
-	tasks := (len(texts) + d.opts.batchSize - 1) / d.opts.batchSize
 	fmt.Fprintln(d.stdout, "summary")
 	d.say("redis:             %s", d.redisDesc)
 	d.say("provider:          %s", d.provider)
-	d.say("documents:         %d in %d tasks (batch size %d, worker concurrency %d)", len(texts), tasks, d.opts.batchSize, d.opts.concurrency)
+	d.say("job:               %s (enqueue embed --file, status --wait, results)", j.ID)
+	d.say("documents:         %d in %d tasks (batch size %d, worker concurrency %d)", len(texts), j.Batches, d.opts.batchSize, d.opts.concurrency)
 	d.say("wall time:         %s (enqueue to last result written)", wall.Round(time.Millisecond))
 	d.say("embeddings/s:      %.0f", float64(len(texts))/wall.Seconds())
 	d.say("HTTP requests:     %d (%d embedding requests + 1 warm-up)", oa.Requests, oa.Requests-1)
@@ -141,6 +137,54 @@ func (d *demo) run(ctx context.Context) error {
 	d.say("connection reuse:  %.1f%% of requests rode an open connection", oa.ReusePercent())
 	d.say("results:           %s (%s)", d.opts.out, verified)
 	return nil
+}
+
+// jobStatus is what the demo reads of enqueue status --json.
+type jobStatus struct {
+	ID      string `json:"id"`
+	Batches int    `json:"batches"`
+	Done    int    `json:"done"`
+	Failed  int    `json:"failed"`
+}
+
+// runJob runs the bulk job flow with bin/enqueue: submit the corpus as a
+// job, follow it to the end, export its results.
+func (d *demo) runJob(ctx context.Context) (*jobStatus, error) {
+	corpus := filepath.Join(d.tmp, "corpus.jsonl")
+	if err := os.WriteFile(corpus, d.corpus, 0o600); err != nil {
+		return nil, err
+	}
+	enqueue := func(args ...string) ([]byte, error) {
+		cmd := exec.CommandContext(ctx, filepath.Join(d.binDir, "enqueue"), args...)
+		cmd.Env = append(os.Environ(), "REDIS_URL="+d.redisURL)
+		var stderr bytes.Buffer
+		cmd.Stderr = io.MultiWriter(d.stderr, &stderr)
+		out, err := cmd.Output()
+		if err != nil {
+			return nil, fmt.Errorf("enqueue %s: %w\n%s", args[0], err, stderr.String())
+		}
+		return out, nil
+	}
+	out, err := enqueue("embed", "--file", corpus, "--batch-size", fmt.Sprint(d.opts.batchSize))
+	if err != nil {
+		return nil, err
+	}
+	id := string(bytes.TrimSpace(out))
+	if out, err = enqueue("status", id, "--wait", "--json"); err != nil {
+		return nil, err
+	}
+	var st jobStatus
+	if err := json.Unmarshal(out, &st); err != nil {
+		return nil, fmt.Errorf("enqueue status: %w", err)
+	}
+	errorsFile := strings.TrimSuffix(d.opts.out, ".jsonl") + "-errors.jsonl"
+	if _, err := enqueue("results", id, "--out", d.opts.out, "--errors", errorsFile); err != nil {
+		return nil, err
+	}
+	if st.Failed > 0 {
+		return nil, fmt.Errorf("job %s: %d items failed (see %s)", id, st.Failed, errorsFile)
+	}
+	return &st, nil
 }
 
 // readCorpus returns the corpus texts by id, in order.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/llmq/llmq/clients"
 	"github.com/llmq/llmq/config"
+	"github.com/llmq/llmq/job"
 	"github.com/llmq/llmq/tasks"
 )
 
@@ -42,8 +43,8 @@ func commonFlags(fs *flag.FlagSet) *options {
 	o := &options{}
 	fs.StringVar(&o.queue, "queue", "", "queue to put the tasks in (default: embeddings or generation)")
 	fs.StringVar(&o.model, "model", "", "model to ask for (default: the worker's default for the provider)")
-	fs.BoolVar(&o.wait, "wait", false, "wait until every task has finished and print the results as JSONL")
-	fs.StringVar(&o.out, "out", "-", "with --wait: file to write the results to (- is standard output)")
+	fs.BoolVar(&o.wait, "wait", false, "follow the tasks to the end and write their results as JSONL (exit status 1 if any failed)")
+	fs.StringVar(&o.out, "out", "", "file to write the results to; implies --wait (default with --wait: standard output)")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "tasks sent to Redis at once")
 	return o
 }
@@ -91,14 +92,16 @@ type embedCommand struct {
 	provider   string
 	dimensions int
 	batchSize  int
+	job        jobFlags
 }
 
 func (c *embedCommand) flags(fs *flag.FlagSet) {
 	fs.Var(&c.texts, "text", "a text to embed (repeatable)")
-	fs.StringVar(&c.file, "file", "", `JSONL file of {"id": ..., "text": ...} lines; - reads standard input`)
+	fs.StringVar(&c.file, "file", "", `JSONL file of {"id", "text"} lines or OpenAI Batch API request lines, run as a job; - reads standard input`)
 	fs.StringVar(&c.provider, "provider", tasks.ProviderOpenAI, "openai (any OpenAI-compatible endpoint) or ollama")
 	fs.IntVar(&c.dimensions, "dimensions", 0, "shorten vectors to this many dimensions (0: the model's own)")
-	fs.IntVar(&c.batchSize, "batch-size", 64, fmt.Sprintf("texts per task, 1 to %d: each task is one provider request", tasks.MaxEmbedInputs))
+	fs.IntVar(&c.batchSize, "batch-size", job.DefaultBatchSize, fmt.Sprintf("texts per task, 1 to %d: each task is one provider request", tasks.MaxEmbedInputs))
+	c.job.flags(fs)
 }
 
 func (c *embedCommand) check() error {
@@ -114,16 +117,16 @@ func (c *embedCommand) check() error {
 	case c.provider != tasks.ProviderOpenAI && c.provider != tasks.ProviderOllama:
 		return fmt.Errorf("--provider must be %s or %s", tasks.ProviderOpenAI, tasks.ProviderOllama)
 	}
-	return nil
-}
-
-// embedLine is one line of an embed input file.
-type embedLine struct {
-	ID   string `json:"id"`
-	Text string `json:"text"`
+	if c.file == "" && c.job.set() {
+		return errors.New("--job, --strict, --errors, --format and the token limits apply to --file only")
+	}
+	return c.job.check()
 }
 
 func (c *embedCommand) run(ctx context.Context, env *environment) error {
+	if c.file != "" {
+		return c.runJob(ctx, env)
+	}
 	q, err := newQueue(ctx, env)
 	if err != nil {
 		return err
@@ -154,30 +157,11 @@ func (c *embedCommand) run(ctx context.Context, env *environment) error {
 		return nil
 	}
 
-	if c.file == "" {
-		for i, text := range c.texts {
-			if text == "" {
-				return fmt.Errorf("--text %d is empty", i+1)
-			}
-			if err := add(strconv.Itoa(i+1), text); err != nil {
-				return err
-			}
+	for i, text := range c.texts {
+		if text == "" {
+			return fmt.Errorf("--text %d is empty", i+1)
 		}
-	} else {
-		err := readLines(env, c.file, func(n int, line []byte) error {
-			var l embedLine
-			if err := json.Unmarshal(line, &l); err != nil {
-				return badLine("not a JSON object: %v", err)
-			}
-			if l.Text == "" {
-				return badLine(`no "text"`)
-			}
-			if l.ID == "" {
-				l.ID = strconv.Itoa(n)
-			}
-			return add(l.ID, l.Text)
-		})
-		if err != nil {
+		if err := add(strconv.Itoa(i+1), text); err != nil {
 			return err
 		}
 	}

@@ -42,7 +42,8 @@ type queue struct {
 	existing int
 }
 
-func newQueue(ctx context.Context, env *environment) (*queue, error) {
+// connect returns a client of the configured Redis once it answers.
+func connect(ctx context.Context, env *environment) (redis.UniversalClient, error) {
 	opt, err := env.cfg.Redis.ConnOpt()
 	if err != nil {
 		return nil, err
@@ -56,6 +57,14 @@ func newQueue(ctx context.Context, env *environment) (*queue, error) {
 	if err := rdb.Ping(pingCtx).Err(); err != nil {
 		rdb.Close()
 		return nil, fmt.Errorf("redis unreachable: %w", err)
+	}
+	return rdb, nil
+}
+
+func newQueue(ctx context.Context, env *environment) (*queue, error) {
+	rdb, err := connect(ctx, env)
+	if err != nil {
+		return nil, err
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(env.opts.concurrency, 1))
@@ -140,7 +149,7 @@ func (q *queue) finish(ctx context.Context, write resultWriter) error {
 		fmt.Fprintf(q.env.stderr, "; %d task(s) were already queued", q.existing)
 	}
 	fmt.Fprintln(q.env.stderr)
-	if !q.env.opts.wait {
+	if !q.env.opts.wait && q.env.opts.out == "" {
 		for _, r := range q.records {
 			fmt.Fprintln(q.env.stdout, r.taskID)
 		}
@@ -156,7 +165,7 @@ const pollInterval = 100 * time.Millisecond
 // results in input order as they become available.
 func (q *queue) wait(ctx context.Context, write resultWriter) error {
 	var out io.Writer = q.env.stdout
-	if q.env.opts.out != "-" {
+	if q.env.opts.out != "-" && q.env.opts.out != "" {
 		f, err := os.Create(q.env.opts.out)
 		if err != nil {
 			return err

@@ -25,6 +25,7 @@ import (
 	"github.com/llmq/llmq/clients/ollama"
 	"github.com/llmq/llmq/clients/openai"
 	"github.com/llmq/llmq/config"
+	"github.com/llmq/llmq/job"
 	"github.com/llmq/llmq/tasks"
 	"github.com/llmq/llmq/telemetry"
 )
@@ -117,11 +118,13 @@ func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger) error
 	warm(ctx, logger, "openai", openaiHTTP, oa.WarmURL())
 	warm(ctx, logger, "ollama", ollamaHTTP, ol.WarmURL())
 
+	embed := tasks.NewEmbedHandler(map[string]tasks.Embedder{
+		tasks.ProviderOpenAI: oa,
+		tasks.ProviderOllama: ol,
+	}, logger, tasks.WithJobs(job.NewRecorder(rdb)), tasks.WithItemResults(rdb))
 	mux := tasks.NewMux(map[string]asynq.Handler{
-		tasks.TypeEmbed: tasks.NewEmbedHandler(map[string]tasks.Embedder{
-			tasks.ProviderOpenAI: oa,
-			tasks.ProviderOllama: ol,
-		}, logger),
+		tasks.TypeEmbed:     embed,
+		tasks.TypeEmbedItem: embed,
 		tasks.TypeGenerate: tasks.NewGenerateHandler(map[string]tasks.Generator{
 			tasks.ProviderOllama: ol,
 		}, logger),
@@ -140,6 +143,13 @@ func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger) error
 		ErrorHandler:             tasks.LogError(logger),
 		Logger:                   asynqLogger{logger},
 		LogLevel:                 asynqLevel(cfg.Log.Level),
+
+		// Always aggregate: grouped tasks wait forever on a queue whose
+		// servers do not.
+		GroupAggregator:  asynq.GroupAggregatorFunc(tasks.AggregateItems),
+		GroupMaxSize:     cfg.Group.MaxSize,
+		GroupMaxDelay:    cfg.Group.MaxDelay,
+		GroupGracePeriod: cfg.Group.GracePeriod,
 	})
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("start task server: %w", err)
