@@ -14,7 +14,11 @@ import (
 	"net/url"
 	"strings"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/llmq/llmq/clients"
+	"github.com/llmq/llmq/clients/internal/genai"
 	"github.com/llmq/llmq/clients/internal/redact"
 )
 
@@ -46,6 +50,11 @@ type Config struct {
 	// Model is the embedding model used when a request names none.
 	// Default DefaultModel.
 	Model string
+	// TracerProvider and MeterProvider receive a CLIENT span and the
+	// gen_ai.client.* metrics for every call (OpenTelemetry GenAI
+	// conventions). Default: the global ones.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 // Client calls one OpenAI-compatible server. It is safe for concurrent use.
@@ -56,6 +65,7 @@ type Client struct {
 	auth     string
 	key      string
 	model    string
+	obs      *genai.Instruments
 }
 
 // New returns a Client that sends its requests through hc, the process's
@@ -80,6 +90,10 @@ func New(hc *http.Client, cfg Config) (*Client, error) {
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, errors.New("openai: BaseURL must not have a query or fragment")
 	}
+	obs, err := genai.New(Provider, u, cfg.TracerProvider, cfg.MeterProvider)
+	if err != nil {
+		return nil, fmt.Errorf("openai: %w", err)
+	}
 	base := strings.TrimRight(cfg.BaseURL, "/")
 	c := &Client{
 		hc:       hc,
@@ -87,6 +101,7 @@ func New(hc *http.Client, cfg Config) (*Client, error) {
 		embedURL: base + "/embeddings",
 		key:      cfg.APIKey,
 		model:    cfg.Model,
+		obs:      obs,
 	}
 	if cfg.APIKey != "" {
 		c.auth = "Bearer " + cfg.APIKey
@@ -124,7 +139,8 @@ type embedResponse struct {
 // refused with an error wrapping ErrInvalidRequest. A non-2xx answer is
 // returned as a *clients.APIError. An answer that is not one vector per
 // input of one length (req.Dimensions, when set) is an error. Errors caused
-// by ctx wrap ctx.Err().
+// by ctx wrap ctx.Err(). Every request sent is reported as a span and in
+// the gen_ai.client.* metrics (see Config).
 func (c *Client) Embed(ctx context.Context, req clients.EmbedRequest) (*clients.Embeddings, error) {
 	if err := validate(req); err != nil {
 		return nil, fmt.Errorf("openai embeddings: %w", err)
@@ -133,6 +149,18 @@ func (c *Client) Embed(ctx context.Context, req clients.EmbedRequest) (*clients.
 	if model == "" {
 		model = c.model
 	}
+	ctx, call := c.obs.Start(ctx, genai.Embeddings, model)
+	res, err := c.embed(ctx, call, req, model)
+	if res != nil {
+		call.Usage(res.Model, res.InputTokens, 0)
+	}
+	call.End(err)
+	return res, err
+}
+
+// embed sends one embeddings request and decodes its answer; the response
+// body has been read and closed when it returns.
+func (c *Client) embed(ctx context.Context, call *genai.Call, req clients.EmbedRequest, model string) (*clients.Embeddings, error) {
 	body, err := json.Marshal(embedRequest{
 		Model:          model,
 		Input:          req.Input,
@@ -156,6 +184,7 @@ func (c *Client) Embed(ctx context.Context, req clients.EmbedRequest) (*clients.
 		return nil, fmt.Errorf("openai embeddings: %w", ctxErr(ctx, err))
 	}
 	defer clients.DrainClose(resp.Body)
+	call.Response(resp)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, fmt.Errorf("openai embeddings: %w", c.apiError(resp, req.Input))
 	}
