@@ -76,8 +76,9 @@ type Options struct {
 type Telemetry struct {
 	Providers
 
-	metrics  http.Handler
-	shutdown []func(context.Context) error
+	metrics   http.Handler
+	metricsOn bool
+	shutdown  []func(context.Context) error
 }
 
 // Setup builds the tracer and meter providers from cfg, the OTEL_*
@@ -149,6 +150,7 @@ func Setup(ctx context.Context, cfg config.Telemetry, opts Options) (*Telemetry,
 	if len(readers) > 0 {
 		mp := sdkmetric.NewMeterProvider(append(readers, sdkmetric.WithResource(res))...)
 		t.MeterProvider = mp
+		t.metricsOn = true
 		t.shutdown = append(t.shutdown, mp.Shutdown)
 	} else {
 		t.MeterProvider = metricnoop.NewMeterProvider()
@@ -160,6 +162,10 @@ func Setup(ctx context.Context, cfg config.Telemetry, opts Options) (*Telemetry,
 func (t *Telemetry) fail(ctx context.Context, err error) error {
 	return errors.Join(err, t.Shutdown(ctx))
 }
+
+// MetricsEnabled reports whether metrics are collected at all: for
+// MetricsHandler, an exporter, or both.
+func (t *Telemetry) MetricsEnabled() bool { return t.metricsOn }
 
 // MetricsHandler serves the metrics in the Prometheus text format; nil
 // unless Setup was given Options.Prometheus.
