@@ -43,7 +43,9 @@ func setup(t *testing.T) *fixture {
 	ts := simulator.Start(sim, false)
 	t.Cleanup(ts.Close)
 
-	hc, _, err := clients.NewHTTPClient(clients.Config{MaxIdleConns: 4, Timeout: 500 * time.Millisecond})
+	// The header timeout is longer than the whole request's, so that a slow
+	// answer always fails with the client's timeout, not a race of the two.
+	hc, _, err := clients.NewHTTPClient(clients.Config{MaxIdleConns: 4, Timeout: 500 * time.Millisecond, ResponseHeaderTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,8 +82,10 @@ type Telemetry struct {
 }
 
 // Setup builds the tracer and meter providers from cfg, the OTEL_*
-// variables of the environment (config.Telemetry), and installs the W3C
-// trace-context and baggage propagator as the global one.
+// variables of the environment (config.Telemetry). It installs the W3C
+// trace-context and baggage propagator as the global one, and has the
+// OpenTelemetry SDK's own errors (an unreachable collector, say) logged to
+// opts.Logger; it installs nothing else.
 //
 // Spans are exported only when cfg.TracesEnabled: OTEL_TRACES_EXPORTER
 // names an exporter, or an OTLP endpoint is set. Otherwise the tracer

@@ -131,8 +131,8 @@ type Call struct {
 }
 
 // Start begins reporting a call of operation with model and returns the
-// context to send its request with: it carries the span, and the
-// clients.ConnTrace that tells the span about the connection.
+// context to send its request with: it carries the span and, when the span
+// is recorded, the clients.ConnTrace that tells it about the connection.
 func (in *Instruments) Start(ctx context.Context, operation, model string) (context.Context, *Call) {
 	attrs := make([]attribute.KeyValue, 0, 2+len(in.common))
 	attrs = append(attrs, semconv.GenAIOperationNameKey.String(operation), semconv.GenAIRequestModel(model))
@@ -140,7 +140,9 @@ func (in *Instruments) Start(ctx context.Context, operation, model string) (cont
 	ctx, span := in.tracer.Start(ctx, operation+" "+model,
 		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	c := &Call{in: in, span: span, attrs: attrs, start: time.Now()}
-	ctx, c.conn = clients.WithConnTrace(ctx)
+	if span.IsRecording() {
+		ctx, c.conn = clients.WithConnTrace(ctx)
+	}
 	c.ctx = ctx
 	return ctx, c
 }
