@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/llmq/llmq/tasks"
+	"github.com/llmq/llmq/telemetry"
 )
 
 // DefaultBatchSize is the batch size when Spec.BatchSize is 0: texts per
@@ -57,6 +58,10 @@ type Spec struct {
 	Retention time.Duration
 	// Strict stops before enqueueing anything when a line is bad.
 	Strict bool
+	// Producer traces each batch's enqueue with a PRODUCER span whose
+	// context travels in the task's headers. Default: one reporting to the
+	// global OpenTelemetry providers (no-ops unless set up).
+	Producer *telemetry.Producer
 	// Concurrency is how many tasks are sent to Redis at once. Default 16.
 	Concurrency int
 }
@@ -79,6 +84,9 @@ func (s Spec) withDefaults() Spec {
 	}
 	if s.Concurrency <= 0 {
 		s.Concurrency = 16
+	}
+	if s.Producer == nil {
+		s.Producer = telemetry.NewProducer(telemetry.Providers{})
 	}
 	s.Limits = s.Limits.withDefaults()
 	return s
@@ -433,15 +441,19 @@ func (s *Submission) enqueue(ctx context.Context, client *asynq.Client, m Manife
 			return false, fmt.Errorf("job %s batch %d: %w", m.ID, b.Seq, err)
 		}
 	}
-	t, err := tasks.NewEmbedTask(tasks.EmbedPayload{
+	ctx, send := s.spec.Producer.Start(ctx, tasks.TypeEmbed)
+	t, err := tasks.NewEmbedTaskWithHeaders(tasks.EmbedPayload{
 		Provider: m.Provider, Model: m.Model, Dimensions: m.Dimensions,
 		Texts: b.Texts, IDs: b.IDs, Job: &tasks.JobRef{ID: m.ID, Batch: b.Seq, Counts: b.Counts},
-	}, asynq.TaskID(TaskID(m.ID, b.Seq)), asynq.Queue(m.Queue), asynq.Retention(s.spec.Retention))
+	}, send.Headers(), asynq.TaskID(TaskID(m.ID, b.Seq)), asynq.Queue(m.Queue), asynq.Retention(s.spec.Retention))
 	if err != nil {
+		send.End(nil, err)
 		return false, fmt.Errorf("job %s batch %d: %w", m.ID, b.Seq, err)
 	}
 	existed := false
-	if _, err := client.EnqueueContext(ctx, t); errors.Is(err, asynq.ErrTaskIDConflict) {
+	info, err := client.EnqueueContext(ctx, t)
+	send.End(info, err)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		existed = true
 	} else if err != nil {
 		return false, fmt.Errorf("enqueue job %s batch %d: %w", m.ID, b.Seq, err)

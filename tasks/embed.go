@@ -154,6 +154,14 @@ func (p EmbedPayload) provider() string {
 // asynq.ErrTaskIDConflict instead of doing the work twice. Options in opts
 // override these.
 func NewEmbedTask(p EmbedPayload, opts ...asynq.Option) (*asynq.Task, error) {
+	return NewEmbedTaskWithHeaders(p, nil, opts...)
+}
+
+// NewEmbedTaskWithHeaders is NewEmbedTask for a task that also carries
+// headers beside its payload, such as the trace context of the producer
+// that sends it (telemetry.Send.Headers). Headers are not part of the
+// task's ID.
+func NewEmbedTaskWithHeaders(p EmbedPayload, headers map[string]string, opts ...asynq.Option) (*asynq.Task, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -168,7 +176,7 @@ func NewEmbedTask(p EmbedPayload, opts ...asynq.Option) (*asynq.Task, error) {
 		asynq.Retention(DefaultRetention),
 		asynq.TaskID(contentID(TypeEmbed, b)),
 	}
-	return asynq.NewTask(TypeEmbed, b, append(defaults, opts...)...), nil
+	return asynq.NewTaskWithHeaders(TypeEmbed, b, headers, append(defaults, opts...)...), nil
 }
 
 // ID returns the ID that NewEmbedTask and NewGenerateTask give t unless an

@@ -11,8 +11,13 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/llmq/llmq/clients"
+	"github.com/llmq/llmq/clients/internal/genai"
 	"github.com/llmq/llmq/clients/internal/redact"
 )
 
@@ -44,6 +49,11 @@ type Config struct {
 	// Model is the embedding model used when a request names none.
 	// Default DefaultModel.
 	Model string
+	// TracerProvider and MeterProvider receive a CLIENT span and the
+	// gen_ai.client.* metrics for every call (OpenTelemetry GenAI
+	// conventions). Default: the global ones.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 // Client calls one OpenAI-compatible server. It is safe for concurrent use.
@@ -54,6 +64,7 @@ type Client struct {
 	auth     string
 	key      string
 	model    string
+	obs      *genai.Instruments
 }
 
 // New returns a Client that sends its requests through hc, the process's
@@ -73,12 +84,21 @@ func New(hc *http.Client, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("openai: BaseURL %w", err)
 	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, fmt.Errorf("openai: BaseURL %w", err)
+	}
+	obs, err := genai.New(Provider, u, cfg.TracerProvider, cfg.MeterProvider)
+	if err != nil {
+		return nil, fmt.Errorf("openai: %w", err)
+	}
 	c := &Client{
 		hc:       hc,
 		base:     base,
 		embedURL: base + "/embeddings",
 		key:      cfg.APIKey,
 		model:    cfg.Model,
+		obs:      obs,
 	}
 	if cfg.APIKey != "" {
 		c.auth = "Bearer " + cfg.APIKey
@@ -116,7 +136,8 @@ type embedResponse struct {
 // refused with an error wrapping ErrInvalidRequest. A non-2xx answer is
 // returned as a *clients.APIError. An answer that is not one vector per
 // input of one length (req.Dimensions, when set) is an error. Errors caused
-// by ctx wrap ctx.Err().
+// by ctx wrap ctx.Err(). Every request sent is reported as a span and in
+// the gen_ai.client.* metrics (see Config).
 func (c *Client) Embed(ctx context.Context, req clients.EmbedRequest) (*clients.Embeddings, error) {
 	if err := validate(req); err != nil {
 		return nil, fmt.Errorf("openai embeddings: %w", err)
@@ -125,6 +146,18 @@ func (c *Client) Embed(ctx context.Context, req clients.EmbedRequest) (*clients.
 	if model == "" {
 		model = c.model
 	}
+	ctx, call := c.obs.Start(ctx, genai.Embeddings, model)
+	res, err := c.embed(ctx, call, req, model)
+	if res != nil {
+		call.Usage(res.Model, res.InputTokens, 0)
+	}
+	call.End(err)
+	return res, err
+}
+
+// embed sends one embeddings request and decodes its answer; the response
+// body has been read and closed when it returns.
+func (c *Client) embed(ctx context.Context, call *genai.Call, req clients.EmbedRequest, model string) (*clients.Embeddings, error) {
 	body, err := json.Marshal(embedRequest{
 		Model:          model,
 		Input:          req.Input,
@@ -148,6 +181,7 @@ func (c *Client) Embed(ctx context.Context, req clients.EmbedRequest) (*clients.
 		return nil, fmt.Errorf("openai embeddings: %w", ctxErr(ctx, err))
 	}
 	defer clients.DrainClose(resp.Body)
+	call.Response(resp)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, fmt.Errorf("openai embeddings: %w", c.apiError(resp, req.Input))
 	}

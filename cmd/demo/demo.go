@@ -22,6 +22,9 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/llmq/llmq/clients"
@@ -108,7 +111,7 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	wall := time.Since(start)
 
-	pools, err := d.workerStats(ctx)
+	pools, err := d.workerMetrics(ctx)
 	if err != nil {
 		return err
 	}
@@ -128,13 +131,14 @@ func (d *demo) run(ctx context.Context) error {
 	d.say("documents:         %d in %d tasks (batch size %d, worker concurrency %d)", len(texts), j.Batches, d.opts.batchSize, d.opts.concurrency)
 	d.say("wall time:         %s (enqueue to last result written)", wall.Round(time.Millisecond))
 	d.say("embeddings/s:      %.0f", float64(len(texts))/wall.Seconds())
-	d.say("HTTP requests:     %d (%d embedding requests + 1 warm-up)", oa.Requests, oa.Requests-1)
+	d.say("HTTP requests:     %d (%d embedding requests + %d warm-up)", oa.Requests, oa.Operations, oa.Requests-oa.Operations)
+	d.say("request latency:   %.1f ms mean, to the end of the response body", 1000*oa.Seconds/float64(max(oa.Operations, 1)))
 	conns := fmt.Sprintf("%d opened by the worker", oa.Dials)
 	if d.sim != nil {
 		conns += fmt.Sprintf(", %d accepted by the simulator", d.sim.Stats().Connections)
 	}
 	d.say("TCP connections:   %s", conns)
-	d.say("connection reuse:  %.1f%% of requests rode an open connection", oa.ReusePercent())
+	d.say("connection reuse:  %.1f%% of requests rode an open connection", oa.reusePercent())
 	d.say("results:           %s (%s)", d.opts.out, verified)
 	return nil
 }
@@ -322,20 +326,66 @@ func (d *demo) startWorker(ctx context.Context) error {
 	}
 }
 
-func (d *demo) workerStats(ctx context.Context) (map[string]clients.StatsSnapshot, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.workerAddr+"/stats", nil)
+// pool is what the worker's metrics say of one provider.
+type pool struct {
+	// Requests, Reused and Dials: HTTP requests, those that rode a
+	// connection which had carried one before, and connections opened.
+	Requests, Reused, Dials int64
+	// Operations and Seconds: provider calls and their total duration.
+	Operations int64
+	Seconds    float64
+}
+
+func (p pool) reusePercent() float64 {
+	if p.Requests == 0 {
+		return 0
+	}
+	return 100 * float64(p.Reused) / float64(p.Requests)
+}
+
+// workerMetrics scrapes the worker's /metrics, as Prometheus would, and
+// sums the connection and request metrics by provider.
+func (d *demo) workerMetrics(ctx context.Context) (map[string]pool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.workerAddr+"/metrics", nil)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("worker stats: %w", err)
+		return nil, fmt.Errorf("worker metrics: %w", err)
 	}
 	defer clients.DrainClose(resp.Body)
-	var out map[string]clients.StatsSnapshot
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return nil, fmt.Errorf("worker stats: %w", err)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("worker metrics: %w", err)
 	}
+	out := map[string]pool{}
+	each := func(family string, fn func(p *pool, labels map[string]string, m *dto.Metric)) {
+		for _, m := range families[family].GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			p := out[labels["gen_ai_provider_name"]]
+			fn(&p, labels, m)
+			out[labels["gen_ai_provider_name"]] = p
+		}
+	}
+	each("llmq_http_client_requests_total", func(p *pool, labels map[string]string, m *dto.Metric) {
+		n := int64(m.GetCounter().GetValue())
+		p.Requests += n
+		if labels["llmq_connection_reused"] == "true" {
+			p.Reused += n
+		}
+	})
+	each("llmq_http_client_connections_dialed_total", func(p *pool, _ map[string]string, m *dto.Metric) {
+		p.Dials += int64(m.GetCounter().GetValue())
+	})
+	each("gen_ai_client_operation_duration_seconds", func(p *pool, _ map[string]string, m *dto.Metric) {
+		p.Operations += int64(m.GetHistogram().GetSampleCount())
+		p.Seconds += m.GetHistogram().GetSampleSum()
+	})
 	return out, nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/llmq/llmq/config"
 	"github.com/llmq/llmq/job"
 	"github.com/llmq/llmq/tasks"
+	"github.com/llmq/llmq/telemetry"
 )
 
 // command is one subcommand of enqueue.
@@ -51,11 +52,12 @@ func commonFlags(fs *flag.FlagSet) *options {
 
 // environment is what a command runs with.
 type environment struct {
-	cfg    config.EnqueueEnv
-	opts   options
-	stdin  io.Reader
-	stdout io.Writer
-	stderr io.Writer
+	cfg      config.EnqueueEnv
+	opts     options
+	producer *telemetry.Producer // a PRODUCER span per task
+	stdin    io.Reader
+	stdout   io.Writer
+	stderr   io.Writer
 }
 
 // open returns the input file, or standard input for "-".
@@ -138,11 +140,13 @@ func (c *embedCommand) run(ctx context.Context, env *environment) error {
 		if len(batch.Texts) == 0 {
 			return nil
 		}
-		t, err := tasks.NewEmbedTask(batch, env.taskOptions()...)
+		ctx, send := env.producer.Start(ctx, tasks.TypeEmbed)
+		t, err := tasks.NewEmbedTaskWithHeaders(batch, send.Headers(), env.taskOptions()...)
 		if err != nil {
+			send.End(nil, err)
 			return err
 		}
-		if err := q.submit(ctx, t, batch.IDs); err != nil {
+		if err := q.submit(ctx, send, t, batch.IDs); err != nil {
 			return err
 		}
 		batch.Texts, batch.IDs = nil, nil
@@ -213,14 +217,16 @@ func (c *generateCommand) run(ctx context.Context, env *environment) error {
 		if l.System == "" {
 			l.System = c.system
 		}
-		t, err := tasks.NewGenerateTask(tasks.GeneratePayload{
+		ctx, send := env.producer.Start(ctx, tasks.TypeGenerate)
+		t, err := tasks.NewGenerateTaskWithHeaders(tasks.GeneratePayload{
 			Model: env.opts.model, Prompt: l.Prompt, System: l.System,
 			Messages: l.Messages, Options: l.Options, Stream: c.stream, ID: l.ID,
-		}, env.taskOptions()...)
+		}, send.Headers(), env.taskOptions()...)
 		if err != nil {
+			send.End(nil, err)
 			return err
 		}
-		return q.submit(ctx, t, []string{l.ID})
+		return q.submit(ctx, send, t, []string{l.ID})
 	}
 	if c.file == "" {
 		if err := submit(generateLine{ID: "1", Prompt: c.prompt}); err != nil {

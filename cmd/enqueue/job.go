@@ -95,6 +95,7 @@ func (c *embedCommand) runJob(ctx context.Context, env *environment) error {
 		Queue: env.opts.queue, BatchSize: c.batchSize,
 		Limits:    job.Limits{InputTokens: c.job.inputTokens, RequestTokens: c.job.requestTokens},
 		Retention: env.cfg.Results.Retention, Strict: c.job.strict, Concurrency: env.opts.concurrency,
+		Producer: env.producer,
 	})
 	meter := progress.New(env.stderr, "enqueue", progress.IsTerminal(env.stderr))
 	stop := watch(func() {

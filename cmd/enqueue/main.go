@@ -17,13 +17,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/redis/go-redis/v9/logging"
 
 	"github.com/llmq/llmq/config"
+	"github.com/llmq/llmq/telemetry"
 )
 
 // Exit statuses.
@@ -127,7 +130,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "enqueue: %v\n", err)
 		return exitUsage
 	}
-	env := &environment{cfg: cfg, opts: *opts, stdin: stdin, stdout: stdout, stderr: stderr}
+	logger, err := telemetry.NewLogger(stderr, cfg.Log)
+	if err != nil {
+		fmt.Fprintf(stderr, "enqueue: %v\n", err)
+		return exitUsage
+	}
+	tel, err := telemetry.Setup(ctx, cfg.Telemetry, telemetry.Options{ServiceName: "llmq-enqueue", Logger: logger})
+	if err != nil {
+		fmt.Fprintf(stderr, "enqueue: %v\n", err)
+		return exitFailed
+	}
+	defer flush(tel, logger)
+	env := &environment{cfg: cfg, opts: *opts, producer: telemetry.NewProducer(tel.Providers), stdin: stdin, stdout: stdout, stderr: stderr}
 	if err := cmd.run(ctx, env); err != nil {
 		fmt.Fprintf(stderr, "enqueue %s: %v\n", args[0], err)
 		return exitFailed
@@ -148,5 +162,14 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
+	}
+}
+
+// flush sends the spans still buffered before the process exits.
+func flush(tel *telemetry.Telemetry, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tel.Shutdown(ctx); err != nil {
+		logger.Warn("telemetry not flushed", slog.String("error", err.Error()))
 	}
 }

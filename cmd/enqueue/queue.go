@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/llmq/llmq/tasks"
+	"github.com/llmq/llmq/telemetry"
 )
 
 // record is one enqueued task, numbered in input order.
@@ -86,9 +87,11 @@ func (q *queue) close() {
 
 // submit enqueues t in the background; it blocks while all goroutines are
 // busy and returns the first error any of them met. A task that is already
-// queued (same payload, so same ID) is counted, not sent twice.
-func (q *queue) submit(ctx context.Context, t *asynq.Task, itemIDs []string) error {
+// queued (same payload, so same ID) is counted, not sent twice. send, the
+// task's PRODUCER span, ends when the task is in Redis.
+func (q *queue) submit(ctx context.Context, send *telemetry.Send, t *asynq.Task, itemIDs []string) error {
 	if err := q.gctx.Err(); err != nil {
+		send.End(nil, err)
 		return q.group.Wait()
 	}
 	q.mu.Lock()
@@ -97,6 +100,7 @@ func (q *queue) submit(ctx context.Context, t *asynq.Task, itemIDs []string) err
 	q.mu.Unlock()
 	q.group.Go(func() error {
 		info, err := q.client.EnqueueContext(q.gctx, t)
+		send.End(info, err)
 		existing := false
 		switch {
 		case errors.Is(err, asynq.ErrTaskIDConflict):
