@@ -68,6 +68,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "worker: %v\n", err)
 		return exitConfig
 	}
+	stopProfile, err := startCPUProfile(os.Getenv(cpuProfileEnv))
+	if err != nil {
+		fmt.Fprintf(stderr, "worker: %v\n", err)
+		return exitConfig
+	}
+	defer stopProfile()
 	if err := serve(ctx, cfg, logger); err != nil {
 		logger.Error("worker stopped", slog.String("error", err.Error()))
 		return exitFailed
