@@ -106,14 +106,16 @@ type embedRequest struct {
 }
 
 type embedResponse struct {
-	Data []struct {
-		Index     int             `json:"index"`
-		Embedding json.RawMessage `json:"embedding"`
-	} `json:"data"`
-	Model string `json:"model"`
+	Data  []embedData `json:"data"`
+	Model string      `json:"model"`
 	Usage struct {
 		PromptTokens int `json:"prompt_tokens"`
 	} `json:"usage"`
+}
+
+type embedData struct {
+	Index     int             `json:"index"`
+	Embedding json.RawMessage `json:"embedding"`
 }
 
 // Embed sends req to POST {BaseURL}/embeddings in one request and returns
@@ -160,7 +162,7 @@ func (c *Client) Embed(ctx context.Context, req clients.EmbedRequest) (*clients.
 		return nil, fmt.Errorf("openai embeddings: %w", c.apiError(resp, req.Input))
 	}
 	var er embedResponse
-	if err := json.NewDecoder(resp.Body).Decode(&er); err != nil {
+	if err := decodeEmbedResponse(resp, &er); err != nil {
 		return nil, fmt.Errorf("openai embeddings: decode response: %w", ctxErr(ctx, err))
 	}
 	vecs, err := vectors(&er, len(req.Input), req.Dimensions)
