@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 )
 
 // maxResponse bounds an embeddings answer. The largest legitimate one,
@@ -39,24 +40,73 @@ func decodeEmbedResponse(resp *http.Response, er *embedResponse) error {
 	return json.NewDecoder(bytes.NewReader(body)).Decode(er)
 }
 
-// readBody reads the whole body, in one allocation when the server sent
-// Content-Length.
+// readBody reads the whole body into one slice of its exact size.
+//
+// Large answers often come without Content-Length (the simulator's do);
+// growing a buffer by doubling to half a megabyte would allocate, clear
+// and copy about twice that for every answer. The body is read into
+// pooled chunks instead and copied once. Nothing answer-sized is kept
+// between answers: a worker runs many at once, and a pool of such buffers
+// would hold one per task for good.
 func readBody(resp *http.Response) ([]byte, error) {
-	if resp.ContentLength > maxResponse {
-		return nil, fmt.Errorf("answer of %d bytes is larger than %d", resp.ContentLength, maxResponse)
+	if n := resp.ContentLength; n >= 0 {
+		if n > maxResponse {
+			return nil, fmt.Errorf("answer of %d bytes is larger than %d", n, maxResponse)
+		}
+		// net/http ends the body at Content-Length and reports a short one.
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
 	}
-	var buf bytes.Buffer
-	if resp.ContentLength > 0 {
-		buf.Grow(int(resp.ContentLength) + bytes.MinRead)
+	var parts []*[]byte
+	defer func() {
+		for _, c := range parts {
+			chunks.Put(c)
+		}
+	}()
+	total := 0
+	for {
+		c := chunks.Get().(*[]byte)
+		parts = append(parts, c)
+		n, err := fill(resp.Body, *c)
+		total += n
+		if total > maxResponse {
+			return nil, fmt.Errorf("answer is larger than %d bytes", maxResponse)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxResponse+1)); err != nil {
-		return nil, err
+	b := make([]byte, 0, total)
+	for _, c := range parts {
+		b = append(b, (*c)[:min(len(*c), total-len(b))]...)
 	}
-	if buf.Len() > maxResponse {
-		return nil, fmt.Errorf("answer is larger than %d bytes", maxResponse)
-	}
-	return buf.Bytes(), nil
+	return b, nil
 }
+
+// fill reads into b until it is full or r fails; unlike io.ReadFull it
+// passes r's error on as it is, io.EOF included.
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// chunkSize is the size of the pooled chunks readBody reads into.
+const chunkSize = 32 << 10
+
+var chunks = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
 
 // parseEmbedResponse decodes b into er as encoding/json would and reports
 // true, or reports false when it cannot be sure of doing so; er is then

@@ -3,6 +3,7 @@ package openai
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
@@ -128,19 +129,27 @@ func TestDecodeEmbedResponse(t *testing.T) {
 }
 
 func TestReadBody(t *testing.T) {
-	body := strings.Repeat("x", 10000)
-	for _, tt := range []struct {
-		name   string
-		length int64
-	}{{"with length", int64(len(body))}, {"unknown length", -1}, {"wrong length", 10}} {
-		t.Run(tt.name, func(t *testing.T) {
-			resp := &http.Response{Body: io.NopCloser(iotest.HalfReader(strings.NewReader(body))), ContentLength: tt.length}
-			got, err := readBody(resp)
-			if err != nil || string(got) != body {
-				t.Errorf("readBody = %d bytes, %v; want %d", len(got), err, len(body))
-			}
-		})
+	for _, size := range []int{0, 1, chunkSize - 1, chunkSize, chunkSize + 1, 3*chunkSize + 7} {
+		body := strings.Repeat("x", size)
+		for _, length := range []int64{int64(size), -1} {
+			t.Run(fmt.Sprintf("%d bytes, Content-Length %d", size, length), func(t *testing.T) {
+				resp := &http.Response{Body: io.NopCloser(iotest.HalfReader(strings.NewReader(body))), ContentLength: length}
+				got, err := readBody(resp)
+				if err != nil || string(got) != body {
+					t.Errorf("readBody = %d bytes, %v; want %d", len(got), err, size)
+				}
+				if cap(got) != size {
+					t.Errorf("readBody's slice has capacity %d for %d bytes", cap(got), size)
+				}
+			})
+		}
 	}
+	t.Run("shorter than its length", func(t *testing.T) {
+		resp := &http.Response{Body: io.NopCloser(strings.NewReader("abc")), ContentLength: 10}
+		if _, err := readBody(resp); err == nil {
+			t.Error("readBody accepted a body shorter than its Content-Length")
+		}
+	})
 	t.Run("too large", func(t *testing.T) {
 		resp := &http.Response{Body: io.NopCloser(strings.NewReader("")), ContentLength: maxResponse + 1}
 		if _, err := readBody(resp); err == nil {
