@@ -36,6 +36,8 @@ func (e *env) writeCorpus(name string, n int) (string, error) {
 type enqueueRun struct {
 	wall    time.Duration
 	peakRSS int64
+	// cpu is the CPU time it used, user and system.
+	cpu time.Duration
 }
 
 // runEnqueue runs bin/enqueue embed --file path --batch-size batch against
@@ -50,6 +52,9 @@ func (e *env) runEnqueue(ctx context.Context, path string, batch int) (enqueueRu
 	begin := time.Now()
 	err := cmd.Run()
 	run := enqueueRun{wall: time.Since(begin), peakRSS: peakRSS(cmd.ProcessState)}
+	if ps := cmd.ProcessState; ps != nil {
+		run.cpu = ps.UserTime() + ps.SystemTime()
+	}
 	if err != nil {
 		return run, fmt.Errorf("enqueue: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
 	}
@@ -104,8 +109,10 @@ func batching(ctx context.Context, e *env, r *Report) error {
 			if err := e.flush(ctx); err != nil {
 				return err
 			}
+			cpuBefore := e.cpuNow(ctx, w.cmd.Process.Pid)
 			begin := time.Now()
-			if _, err := e.runEnqueue(ctx, files[i], c.batch); err != nil {
+			run, err := e.runEnqueue(ctx, files[i], c.batch)
+			if err != nil {
 				return err
 			}
 			ntasks := (c.texts + c.batch - 1) / c.batch
@@ -113,8 +120,14 @@ func batching(ctx context.Context, e *env, r *Report) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.name, err)
 			}
+			cpu := e.cpuNow(ctx, w.cmd.Process.Pid).sub(cpuBefore)
 			s[i].add("emb/s", perSecond(c.texts, end.Sub(begin)))
 			s[i].add("tasks/s", perSecond(ntasks, end.Sub(begin)))
+			per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(c.texts) }
+			s[i].add("cpu worker", per(cpu.worker))
+			s[i].add("cpu self", per(cpu.self))
+			s[i].add("cpu redis", per(cpu.redis))
+			s[i].add("cpu enqueue", per(run.cpu))
 		}
 		s[1].add("x", ratio(last(s[1]["emb/s"]), last(s[0]["emb/s"])))
 	}
@@ -132,7 +145,9 @@ func batching(ctx context.Context, e *env, r *Report) error {
 		if !s[i].sane("emb/s") {
 			return fmt.Errorf("%s: %w", c.name, errInsane)
 		}
-		figs := fmt.Sprintf("%s embeddings/s · %s tasks/s (%s texts)", fmtRate(s[i].med("emb/s")), fmtRate(s[i].med("tasks/s")), groupThousands(int64(c.texts)))
+		figs := fmt.Sprintf("%s embeddings/s · %s tasks/s (%s texts) · CPU per embedding: worker %.0f µs, simulator and proxy %.0f µs, Redis %.0f µs, enqueue %.0f µs",
+			fmtRate(s[i].med("emb/s")), fmtRate(s[i].med("tasks/s")), groupThousands(int64(c.texts)),
+			s[i].med("cpu worker"), s[i].med("cpu self"), s[i].med("cpu redis"), s[i].med("cpu enqueue"))
 		vs := ""
 		if i == 1 {
 			vs = fmtX(s[1].med("x")) + " embeddings/s"

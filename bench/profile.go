@@ -4,14 +4,16 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 )
 
-// cpuProfile profiles bin/worker draining embedding tasks at 0 ms provider
-// latency, where it is busiest, into Config.CPUProfile, and keeps the top
-// of `go tool pprof -top` for the report.
+// cpuProfile profiles bin/worker draining tasks of BatchSize texts, the
+// usual load, at 0 ms provider latency, where the worker is busiest, into
+// Config.CPUProfile, and keeps the top of `go tool pprof -top -cum` for the
+// report.
 func cpuProfile(ctx context.Context, e *env, r *Report) error {
 	if e.cfg.CPUProfile == "" {
 		return nil
@@ -20,8 +22,11 @@ func cpuProfile(ctx context.Context, e *env, r *Report) error {
 	if err != nil {
 		return err
 	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
 	spec := drainSpec{
-		consumer: worker, tasks: 2 * e.cfg.DrainTasks, per: e.cfg.DrainBatch,
+		consumer: worker, tasks: e.cfg.MemoryTasks, per: e.cfg.BatchSize,
 		concurrency: e.cfg.WorkerConcurrency, tag: "profile",
 		extraEnv: []string{"LLMQ_CPUPROFILE=" + path},
 	}
