@@ -50,8 +50,12 @@ func (e *env) runEnqueue(ctx context.Context, path string, batch int) (enqueueRu
 	cmd.Stderr = &stderr // stdout, the task IDs, goes to /dev/null
 	cmd.SysProcAttr = childAttr()
 	begin := time.Now()
-	err := cmd.Run()
-	run := enqueueRun{wall: time.Since(begin), peakRSS: peakRSS(cmd.ProcessState)}
+	if err := cmd.Start(); err != nil {
+		return enqueueRun{}, fmt.Errorf("enqueue: %w", err)
+	}
+	hwm := watchHWM(cmd.Process.Pid)
+	err := cmd.Wait()
+	run := enqueueRun{wall: time.Since(begin), peakRSS: hwm.end()}
 	if ps := cmd.ProcessState; ps != nil {
 		run.cpu = ps.UserTime() + ps.SystemTime()
 	}

@@ -14,8 +14,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -241,9 +242,10 @@ func (w *workerProc) stats(ctx context.Context) (clients.StatsSnapshot, error) {
 	return out["openai"], nil
 }
 
-// stop sends SIGTERM, waits for the exit and returns the process's peak
-// resident set size in bytes.
+// stop sends SIGTERM and waits for the exit. It returns the process's
+// peak resident set size in bytes, read just before the signal.
 func (w *workerProc) stop() (int64, error) {
+	peak := vmHWM(w.cmd.Process.Pid)
 	_ = w.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-w.exited:
@@ -254,7 +256,7 @@ func (w *workerProc) stop() (int64, error) {
 	if w.waitErr != nil {
 		return 0, fmt.Errorf("worker: %w:\n%s", w.waitErr, tail(w.logPath))
 	}
-	return peakRSS(w.cmd.ProcessState), nil
+	return peak, nil
 }
 
 func (w *workerProc) kill() {
@@ -262,21 +264,68 @@ func (w *workerProc) kill() {
 	<-w.exited
 }
 
-// peakRSS is the peak resident set size of an exited child in bytes, as
-// wait4 reports it (ru_maxrss: the kernel's high-water mark of the
-// process's RSS, the VmHWM of /proc/PID/status, kept after the exit).
-func peakRSS(ps *os.ProcessState) int64 {
-	if ps == nil {
+// vmHWM returns the peak resident set size of process pid so far, in
+// bytes: VmHWM of /proc/PID/status, the kernel's high-water mark of the
+// process's RSS since it started its program. It returns 0 where there is
+// no /proc, or once the process has exited.
+//
+// wait4's ru_maxrss is no substitute on Linux: a child started with vfork,
+// as Go starts processes, has the parent's high-water mark folded into its
+// ru_maxrss when it execs, so it reports the benchmark's own size whenever
+// that is larger.
+func vmHWM(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
 		return 0
 	}
-	ru, ok := ps.SysUsage().(*syscall.Rusage)
-	if !ok {
-		return 0
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
 	}
-	if runtime.GOOS == "darwin" {
-		return ru.Maxrss // bytes there
-	}
-	return ru.Maxrss << 10 // KiB on Linux
+	return 0
+}
+
+// hwmWatch polls vmHWM of a process that ends by itself, keeping the
+// last reading: the peak up to the last poll before the exit.
+type hwmWatch struct {
+	peak atomic.Int64
+	stop chan struct{}
+	done chan struct{}
+}
+
+// hwmPoll is how often hwmWatch reads VmHWM.
+const hwmPoll = 5 * time.Millisecond
+
+func watchHWM(pid int) *hwmWatch {
+	w := &hwmWatch{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		t := time.NewTicker(hwmPoll)
+		defer t.Stop()
+		for {
+			if v := vmHWM(pid); v > w.peak.Load() {
+				w.peak.Store(v)
+			}
+			select {
+			case <-w.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return w
+}
+
+// end stops the polling and returns the peak seen.
+func (w *hwmWatch) end() int64 {
+	close(w.stop)
+	<-w.done
+	return w.peak.Load()
 }
 
 // tail returns the end of a log file for an error message.
