@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/llmq/llmq/bench/latencyproxy"
@@ -165,6 +166,11 @@ func batching(ctx context.Context, e *env, r *Report) error {
 	r.Notes = append(r.Notes, fmt.Sprintf("batching: the worker opened %d connection(s) for %d requests over the whole scenario", st.Dials, st.Requests))
 	r.target(fmt.Sprintf("batching: %d texts per task ≥ 10× the embeddings/s of one per request", cfg.BatchSize),
 		fmtX(s[1].med("x")), s[1].med("x") >= 10)
+	cpu := func(i int) float64 {
+		return s[i].med("cpu worker") + s[i].med("cpu self") + s[i].med("cpu redis") + s[i].med("cpu enqueue")
+	}
+	r.explain("one text per task is bound by concurrency ÷ round trip (%s embeddings/s); %d per task is bound by CPU: %.0f µs per embedding across processes on %d CPUs (%.0f µs with one per task)",
+		fmtRate(float64(cfg.WorkerConcurrency)/cfg.RTT.Seconds()), cfg.BatchSize, cpu(1), runtime.NumCPU(), cpu(0))
 	x := ratio(s[1].med("emb/s"), e.newClientRPS)
 	r.target("end to end ≥ 20× the embeddings/s of the new-client-per-request baseline", fmtX(x), x >= 20)
 	return nil

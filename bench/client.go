@@ -291,8 +291,11 @@ func clientOverhead(ctx context.Context, e *env, r *Report) error {
 					p := s[pooled]
 					r.target(fmt.Sprintf("pooled vs new client per request, TLS, %s RTT, c=%d: added latency ratio ≤ 0.1", cfg.RTT, conc),
 						fmtX(p.med("x added")), p.med("x added") <= 0.1)
+					r.explain("pooled adds %s to the round trip, a new client %s: two more round trips (TCP, TLS) and the handshake's CPU",
+						fmtMs(p.med("added")), fmtMs(s[newPerRequest].med("added")))
 					r.target(fmt.Sprintf("pooled vs new client per request, TLS, %s RTT, c=%d: throughput ≥ 2.5×", cfg.RTT, conc),
 						fmtX(p.med("x rps")), p.med("x rps") >= 2.5)
+					r.explain("round trips alone bound it near 3× (3 RTT ÷ 1 RTT with no service time); beyond that the new client also waits for CPU to do its handshakes")
 					r.target(fmt.Sprintf("pooled, warm HTTP/2: 1 connection for %d requests", n),
 						fmtCount(p.med("conns")), p.med("conns") == 1)
 				}

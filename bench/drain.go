@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -220,8 +221,13 @@ func workerDrain(ctx context.Context, e *env, r *Report) error {
 	}
 	r.target(fmt.Sprintf("worker drain at %s provider latency ≥ 90%% of concurrency ÷ latency", cfg.Latency),
 		fmtPct(s[3].med("eff")), s[3].med("eff") >= 0.9)
+	perTask := s[3].med("cpu worker") + s[3].med("cpu self") + s[3].med("cpu redis")
+	r.explain("at the bound, worker, simulator and Redis would need %.1f of this machine's %d CPUs (%.0f µs per task), with load average %s; bare asynq with a sleeping handler reached %s",
+		perTask*bound/1e6, runtime.NumCPU(), perTask, loadAverage(), fmtPct(s[2].med("eff")))
 	r.target("worker embedding drain at 0 ms ≥ 80% of bare asynq's no-op rate",
 		fmtPct(s[1].med("x noop")), s[1].med("x noop") >= 0.8)
+	r.explain("a task costs %.0f µs of CPU across worker, simulator and Redis, a no-op task %.0f µs; with every process on the same CPUs the rate follows",
+		s[1].med("cpu worker")+s[1].med("cpu self")+s[1].med("cpu redis"), s[0].med("cpu self")+s[0].med("cpu redis"))
 	return nil
 }
 

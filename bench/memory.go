@@ -17,7 +17,7 @@ func workerMemory(ctx context.Context, e *env, r *Report) error {
 		{consumer: worker, latency: cfg.Latency, tasks: cfg.DrainTasks, per: 1, concurrency: cfg.MemoryConcurrency},
 		{consumer: worker, latency: cfg.Latency, tasks: cfg.MemoryTasks, per: cfg.BatchSize, concurrency: cfg.MemoryConcurrency},
 	}
-	var worst float64
+	var worst, small float64
 	for i, spec := range cases {
 		s := samples{}
 		for rep := range cfg.Reps {
@@ -34,6 +34,9 @@ func workerMemory(ctx context.Context, e *env, r *Report) error {
 			return errInsane
 		}
 		worst = max(worst, maxOf(s["rss"]))
+		if i == 0 {
+			small = s.med("rss")
+		}
 		r.row(scen, fmt.Sprintf("bin/worker, concurrency %d, %s tasks of %d text(s) × %d dimensions, %s provider latency",
 			spec.concurrency, groupThousands(int64(spec.tasks)), spec.per, cfg.Dim, cfg.Latency),
 			fmt.Sprintf("peak RSS %s (largest of %d runs: %s) · %s embeddings/s", fmtMB(s.med("rss")), len(s["rss"]), fmtMB(maxOf(s["rss"])), fmtRate(s.med("emb/s"))), "")
@@ -42,10 +45,14 @@ func workerMemory(ctx context.Context, e *env, r *Report) error {
 		return err
 	}
 	r.target(fmt.Sprintf("worker peak RSS ≤ 100 MB at concurrency %d", cfg.MemoryConcurrency), fmtMB(worst), worst <= 100e6)
+	vectors := float64(cfg.BatchSize * cfg.Dim * 4)
+	r.explain("with one text per task the worker peaks at %s; a task of %d × %d dimensions holds its answer (%s of base64), then its vectors and its stored result (%s each) while it runs, and %d run at once; the garbage collector's headroom comes on top",
+		fmtMB(small), cfg.BatchSize, cfg.Dim, fmtBytes(vectors*4/3), fmtBytes(vectors), cfg.MemoryConcurrency)
 	if e.enqueueRSS > 0 {
 		r.row(scen, fmt.Sprintf("bin/enqueue embed --file, %s lines", groupThousands(int64(cfg.EnqueueLines))),
 			"peak RSS "+fmtMB(e.enqueueRSS)+" (from scenario 4)", "")
 		r.target(fmt.Sprintf("enqueue peak RSS ≤ 64 MB on %s lines", groupThousands(int64(cfg.EnqueueLines))), fmtMB(e.enqueueRSS), e.enqueueRSS <= 64e6)
+		r.explain("%.0f bytes of peak RSS per input line", e.enqueueRSS/float64(cfg.EnqueueLines))
 	}
 	return nil
 }

@@ -40,6 +40,8 @@ type Target struct {
 	Goal   string
 	Got    string
 	Status Status
+	// Reading explains the figure, from what else the run measured.
+	Reading string
 }
 
 // Machine describes where a run happened.
@@ -86,6 +88,13 @@ func (r *Report) target(goal, got string, ok bool) {
 	r.Targets = append(r.Targets, Target{Goal: goal, Got: got, Status: st})
 }
 
+// explain sets the reading of the target added last.
+func (r *Report) explain(format string, args ...any) {
+	if len(r.Targets) > 0 {
+		r.Targets[len(r.Targets)-1].Reading = fmt.Sprintf(format, args...)
+	}
+}
+
 // WriteText writes the results, one block per scenario, the targets and
 // the notes as aligned text.
 func (r *Report) WriteText(w io.Writer) error {
@@ -114,9 +123,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tTHIS RUN\tSTATUS")
+	fmt.Fprintln(tw, "TARGET\tTHIS RUN\tSTATUS\tREADING")
 	for _, t := range r.Targets {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Goal, t.Got, t.Status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Goal, t.Got, t.Status, t.Reading)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -167,10 +176,10 @@ func (r *Report) WriteMarkdown(w io.Writer, command string) error {
 	p("")
 	p("## Against the targets")
 	p("")
-	p("| target | this run | |")
-	p("|---|---|---|")
+	p("| target | this run | | reading |")
+	p("|---|---|---|---|")
 	for _, t := range r.Targets {
-		p("| %s | %s | %s |", mdEscape(t.Goal), mdEscape(t.Got), t.Status)
+		p("| %s | %s | %s | %s |", mdEscape(t.Goal), mdEscape(t.Got), t.Status, mdEscape(t.Reading))
 	}
 	if len(r.Notes)+len(r.Failures) > 0 {
 		p("")
@@ -305,6 +314,14 @@ func fmtMB(bytes float64) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.0f MB", bytes/1e6)
+}
+
+// fmtBytes shows a size in kB below a megabyte, in MB above.
+func fmtBytes(n float64) string {
+	if n < 1e6 {
+		return fmt.Sprintf("%.0f kB", n/1e3)
+	}
+	return fmtMB(n)
 }
 
 func groupThousands(n int64) string {

@@ -15,6 +15,7 @@ func sampleReport() *Report {
 	r.row("2. scenario two", "only case", "5 tasks/s", "")
 	r.target("throughput ≥ 2.5×", "3.00×", true)
 	r.target("something ≥ 10×", "2.00×", false)
+	r.explain("because %d", 42)
 	r.target("not run", fmtX(ratio(1, 0)), false)
 	r.Notes = []string{"a note"}
 	return r
@@ -45,7 +46,7 @@ func TestWriteMarkdown(t *testing.T) {
 	for _, want := range []string{
 		"# Benchmarks", "`bin/bench -out BENCHMARKS.md`", "2026-01-02 03:04 UTC", "2 CPUs, Some CPU", "redis-server 7.0.15",
 		"| 1. scenario one | baseline | 10 req/s |  |", "|  | pooled \\| fast | 30 req/s | 3.00× req/s |",
-		"| something ≥ 10× | 2.00× | not met |", "## How it measures", "- a note",
+		"| something ≥ 10× | 2.00× | not met | because 42 |", "## How it measures", "- a note",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, out)
@@ -93,6 +94,8 @@ func TestFormat(t *testing.T) {
 		{fmtX(2.345), "2.35×"},
 		{fmtPct(0.934), "93%"},
 		{fmtMB(64e6), "64 MB"},
+		{fmtBytes(393216), "393 kB"},
+		{fmtBytes(2e6), "2 MB"},
 		{fmtCount(3), "3"},
 		{fmtCount(2.5), "2.5"},
 	} {
