@@ -10,6 +10,12 @@ import (
 	"strings"
 )
 
+// profileShow keeps the summary to the frames that say where a task's time
+// goes: llmq's own code, HTTP/2 and TLS, JSON and base64, asynq's Redis
+// calls and the garbage collector. Time in hidden frames still counts in
+// the cumulative figures of the shown frames that call them.
+const profileShow = `llmq/|net/http\.|crypto/tls\.\(\*Conn\)\.(Read|Write)$|encoding/|hibiken/asynq/internal/rdb|go-redis/v9\.\(\*baseClient\)\.process$|runtime\.gcBgMarkWorker$|runtime\.mallocgc$`
+
 // cpuProfile profiles bin/worker draining tasks of BatchSize texts, the
 // usual load, at 0 ms provider latency, where the worker is busiest, into
 // Config.CPUProfile, and keeps the top of `go tool pprof -top -cum` for the
@@ -26,7 +32,7 @@ func cpuProfile(ctx context.Context, e *env, r *Report) error {
 		return err
 	}
 	spec := drainSpec{
-		consumer: worker, tasks: e.cfg.MemoryTasks, per: e.cfg.BatchSize,
+		consumer: worker, tasks: 2 * e.cfg.MemoryTasks, per: e.cfg.BatchSize,
 		concurrency: e.cfg.WorkerConcurrency, tag: "profile",
 		extraEnv: []string{"LLMQ_CPUPROFILE=" + path},
 	}
@@ -37,7 +43,8 @@ func cpuProfile(ctx context.Context, e *env, r *Report) error {
 	r.Notes = append(r.Notes, fmt.Sprintf("CPU profile of the worker: %s (go tool pprof %s %s)",
 		e.cfg.CPUProfile, filepath.Join(e.cfg.BinDir, "worker"), e.cfg.CPUProfile))
 	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=30", filepath.Join(e.cfg.BinDir, "worker"), path)
+	cmd := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=25", "-show", profileShow,
+		filepath.Join(e.cfg.BinDir, "worker"), path)
 	cmd.Stdout = &out
 	if err := cmd.Run(); err != nil {
 		r.Notes = append(r.Notes, fmt.Sprintf("go tool pprof failed (%v): the profile is not summarised here", err))
