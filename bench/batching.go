@@ -163,7 +163,7 @@ func batching(ctx context.Context, e *env, r *Report) error {
 		}
 		r.row(scen, c.name, figs, vs)
 	}
-	r.Notes = append(r.Notes, fmt.Sprintf("batching: the worker opened %d connection(s) for %d requests over the whole scenario", st.Dials, st.Requests))
+	r.Notes = append(r.Notes, fmt.Sprintf("batching: the worker opened %s for %s requests over the whole scenario", conns(float64(st.Dials)), groupThousands(st.Requests)))
 	r.target(fmt.Sprintf("batching: %d texts per task ≥ 10× the embeddings/s of one per request", cfg.BatchSize),
 		fmtX(s[1].med("x")), s[1].med("x") >= 10)
 	cpu := func(i int) float64 {

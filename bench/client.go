@@ -277,9 +277,9 @@ func clientOverhead(ctx context.Context, e *env, r *Report) error {
 					if !fs.sane("p50", "rps", "conns") {
 						return fmt.Errorf("%s, %s: %w", scen, k.name, errInsane)
 					}
-					figs := fmt.Sprintf("p50 %s · p99 %s · added %s · %s req/s · %s conns (%s per 1,000 req)",
+					figs := fmt.Sprintf("p50 %s · p99 %s · added %s · %s req/s · %s (%s per 1,000 req)",
 						fmtMs(fs.med("p50")), fmtMs(fs.med("p99")), fmtMs(fs.med("added")), fmtRate(fs.med("rps")),
-						fmtCount(fs.med("conns")), fmtRate(fs.med("conns/1k")))
+						conns(fs.med("conns")), fmtRate(fs.med("conns/1k")))
 					vs := ""
 					if k.kind != newPerRequest {
 						vs = fmt.Sprintf("%s req/s · added latency %s", fmtX(fs.med("x rps")), fmtX(fs.med("x added")))
@@ -331,6 +331,14 @@ func clientOverhead(ctx context.Context, e *env, r *Report) error {
 		}
 	}
 	return nil
+}
+
+// conns shows a number of connections.
+func conns(n float64) string {
+	if n == 1 {
+		return "1 connection"
+	}
+	return fmtCount(n) + " connections"
 }
 
 // last is the last element of xs, or NaN-free 0 for none.

@@ -205,7 +205,7 @@ func workerDrain(ctx context.Context, e *env, r *Report) error {
 			figs += " · " + fmtPct(s[i].med("eff")) + " of the bound"
 		}
 		if sp.spec.consumer == worker {
-			figs += fmt.Sprintf(" · %s conns opened", fmtCount(s[i].med("conns")))
+			figs += fmt.Sprintf(" · %s opened", conns(s[i].med("conns")))
 		}
 		figs += " · " + fmtCPU(s[i], sp.spec.consumer == worker)
 		vs := ""

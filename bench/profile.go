@@ -50,6 +50,22 @@ func cpuProfile(ctx context.Context, e *env, r *Report) error {
 		r.Notes = append(r.Notes, fmt.Sprintf("go tool pprof failed (%v): the profile is not summarised here", err))
 		return nil
 	}
-	r.Profile = strings.TrimSpace(out.String())
+	r.Profile = profileSummary(out.String())
 	return nil
+}
+
+// profileSummary drops the lines of pprof's header that change from run to
+// run without saying anything (file, build ID, time, the filter).
+func profileSummary(top string) string {
+	var b strings.Builder
+	for line := range strings.Lines(top) {
+		t := strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(t, "File:"), strings.HasPrefix(t, "Build ID:"), strings.HasPrefix(t, "Type:"),
+			strings.HasPrefix(t, "Time:"), strings.HasPrefix(t, "Active filters:"), strings.HasPrefix(t, "show="):
+			continue
+		}
+		b.WriteString(line)
+	}
+	return strings.TrimSpace(b.String())
 }

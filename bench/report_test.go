@@ -80,6 +80,15 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+func TestProfileSummary(t *testing.T) {
+	top := "File: worker\nBuild ID: abc\nType: cpu\nTime: now\nDuration: 2s, Total samples = 1s (50%)\nActive filters:\n   show=llmq\n      flat  flat%\n    0.1s 10%  x\n"
+	got := profileSummary(top)
+	want := "Duration: 2s, Total samples = 1s (50%)\n      flat  flat%\n    0.1s 10%  x"
+	if got != want {
+		t.Errorf("profileSummary =\n%s\nwant\n%s", got, want)
+	}
+}
+
 func TestFormat(t *testing.T) {
 	for _, tt := range []struct{ got, want string }{
 		{groupThousands(1234567), "1,234,567"},
@@ -98,6 +107,8 @@ func TestFormat(t *testing.T) {
 		{fmtBytes(2e6), "2 MB"},
 		{fmtCount(3), "3"},
 		{fmtCount(2.5), "2.5"},
+		{conns(1), "1 connection"},
+		{conns(2000), "2,000 connections"},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("got %q, want %q", tt.got, tt.want)
