@@ -41,7 +41,7 @@ func cpuProfile(ctx context.Context, e *env, r *Report) error {
 		return err
 	}
 	r.Notes = append(r.Notes, fmt.Sprintf("CPU profile of the worker: %s (go tool pprof %s %s)",
-		e.cfg.CPUProfile, filepath.Join(e.cfg.BinDir, "worker"), e.cfg.CPUProfile))
+		e.cfg.CPUProfile, relative(filepath.Join(e.cfg.BinDir, "worker")), e.cfg.CPUProfile))
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=25", "-show", profileShow,
 		filepath.Join(e.cfg.BinDir, "worker"), path)
@@ -52,6 +52,20 @@ func cpuProfile(ctx context.Context, e *env, r *Report) error {
 	}
 	r.Profile = profileSummary(out.String())
 	return nil
+}
+
+// relative returns path relative to the working directory when it lies
+// below it, for a report that does not name the machine's directories.
+func relative(path string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return path
+	}
+	rel, err := filepath.Rel(wd, path)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return path
+	}
+	return rel
 }
 
 // profileSummary drops the lines of pprof's header that change from run to
