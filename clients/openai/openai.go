@@ -118,14 +118,16 @@ type embedRequest struct {
 }
 
 type embedResponse struct {
-	Data []struct {
-		Index     int             `json:"index"`
-		Embedding json.RawMessage `json:"embedding"`
-	} `json:"data"`
-	Model string `json:"model"`
+	Data  []embedData `json:"data"`
+	Model string      `json:"model"`
 	Usage struct {
 		PromptTokens int `json:"prompt_tokens"`
 	} `json:"usage"`
+}
+
+type embedData struct {
+	Index     int             `json:"index"`
+	Embedding json.RawMessage `json:"embedding"`
 }
 
 // Embed sends req to POST {BaseURL}/embeddings in one request and returns
@@ -186,7 +188,7 @@ func (c *Client) embed(ctx context.Context, call *genai.Call, req clients.EmbedR
 		return nil, fmt.Errorf("openai embeddings: %w", c.apiError(resp, req.Input))
 	}
 	var er embedResponse
-	if err := json.NewDecoder(resp.Body).Decode(&er); err != nil {
+	if err := decodeEmbedResponse(resp, &er); err != nil {
 		return nil, fmt.Errorf("openai embeddings: decode response: %w", ctxErr(ctx, err))
 	}
 	vecs, err := vectors(&er, len(req.Input), req.Dimensions)
@@ -232,6 +234,7 @@ func vectors(er *embedResponse, n, dims int) ([][]float32, error) {
 	}
 	out := make([][]float32, n)
 	seen := make([]bool, n)
+	var scratch []byte // base64 is decoded here, then converted
 	for _, d := range er.Data {
 		if d.Index < 0 || d.Index >= n {
 			return nil, fmt.Errorf("vector index %d out of range [0, %d)", d.Index, n)
@@ -240,7 +243,7 @@ func vectors(er *embedResponse, n, dims int) ([][]float32, error) {
 			return nil, fmt.Errorf("vector index %d appears twice", d.Index)
 		}
 		seen[d.Index] = true
-		v, err := decodeVector(d.Embedding)
+		v, err := decodeVector(d.Embedding, &scratch)
 		if err != nil {
 			return nil, fmt.Errorf("vector %d: %w", d.Index, err)
 		}
@@ -259,14 +262,15 @@ func vectors(er *embedResponse, n, dims int) ([][]float32, error) {
 }
 
 // decodeVector reads one "embedding" value: a base64 string of
-// little-endian float32s, or a JSON array of numbers.
-func decodeVector(raw json.RawMessage) ([]float32, error) {
+// little-endian float32s, or a JSON array of numbers. *scratch is a buffer
+// it may grow and reuse.
+func decodeVector(raw json.RawMessage, scratch *[]byte) ([]float32, error) {
 	if len(raw) == 0 {
 		return nil, errors.New("no embedding")
 	}
 	switch raw[0] {
 	case '"':
-		return decodeBase64(raw)
+		return decodeBase64(raw, scratch)
 	case '[':
 		var v []float32
 		if err := json.Unmarshal(raw, &v); err != nil {
@@ -277,7 +281,7 @@ func decodeVector(raw json.RawMessage) ([]float32, error) {
 	return nil, errors.New("embedding is neither a base64 string nor an array")
 }
 
-func decodeBase64(raw json.RawMessage) ([]float32, error) {
+func decodeBase64(raw json.RawMessage, scratch *[]byte) ([]float32, error) {
 	// Base64 needs no JSON escapes, so the bytes between the quotes are
 	// the text; unquote only for a server that escapes "/" or the like.
 	b64 := raw[1 : len(raw)-1]
@@ -288,7 +292,10 @@ func decodeBase64(raw json.RawMessage) ([]float32, error) {
 		}
 		b64 = []byte(s)
 	}
-	buf := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
+	if need := base64.StdEncoding.DecodedLen(len(b64)); cap(*scratch) < need {
+		*scratch = make([]byte, need)
+	}
+	buf := (*scratch)[:cap(*scratch)]
 	n, err := base64.StdEncoding.Decode(buf, b64)
 	if err != nil {
 		return nil, fmt.Errorf("embedding base64: %w", err)

@@ -25,9 +25,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/llmq/llmq/clients"
+	"github.com/llmq/llmq/internal/redisserver"
 	"github.com/llmq/llmq/simulator"
 )
 
@@ -51,7 +51,7 @@ type demo struct {
 	corpus         []byte
 
 	redisURL, redisDesc string
-	redisCmd            *exec.Cmd
+	redis               *redisserver.Server
 	miniredis           *miniredis.Miniredis
 
 	sim        *simulator.Simulator
@@ -215,8 +215,8 @@ func readCorpus(b []byte) ([][2]string, error) {
 // startRedis starts a private redis-server on a free port, or an embedded
 // Redis when redis-server is not installed.
 func (d *demo) startRedis(ctx context.Context) error {
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
+	srv, err := redisserver.Start(ctx, redisserver.Config{Dir: d.tmp, Args: []string{"--maxmemory-policy", "noeviction"}})
+	if errors.Is(err, redisserver.ErrNotFound) {
 		m, err := miniredis.Run()
 		if err != nil {
 			return fmt.Errorf("embedded redis: %w", err)
@@ -226,29 +226,13 @@ func (d *demo) startRedis(ctx context.Context) error {
 		d.redisDesc = "embedded Redis (miniredis) on " + m.Addr() + ": redis-server is not installed"
 		return nil
 	}
-	port, err := freePort()
 	if err != nil {
 		return err
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	d.redisCmd = exec.Command(path, "--bind", "127.0.0.1", "--port", fmt.Sprint(port),
-		"--save", "", "--appendonly", "no", "--dir", d.tmp, "--maxmemory-policy", "noeviction",
-		"--logfile", filepath.Join(d.tmp, "redis.log"))
-	if err := d.redisCmd.Start(); err != nil {
-		return fmt.Errorf("start redis-server: %w", err)
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for rdb.Ping(ctx).Err() != nil {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("redis-server did not answer on %s (log: %s)", addr, filepath.Join(d.tmp, "redis.log"))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	version := rdb.InfoMap(ctx, "server").Item("Server", "redis_version")
-	d.redisURL = "redis://" + addr + "/0"
-	d.redisDesc = fmt.Sprintf("private redis-server %s on %s (%s)", version, addr, path)
+	d.redis = srv
+	version, _ := srv.Version(ctx)
+	d.redisURL = srv.URL()
+	d.redisDesc = fmt.Sprintf("private redis-server %s on %s (%s)", version, srv.Addr(), srv.Bin())
 	return nil
 }
 
@@ -472,9 +456,8 @@ func (d *demo) stop() {
 	if d.simServer != nil {
 		d.simServer.Close()
 	}
-	if d.redisCmd != nil {
-		_ = d.redisCmd.Process.Signal(syscall.SIGTERM)
-		_ = d.redisCmd.Wait()
+	if d.redis != nil {
+		d.redis.Stop()
 	}
 	if d.miniredis != nil {
 		d.miniredis.Close()

@@ -70,6 +70,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	redis.SetLogger(redisLogger{logger})
+	stopProfile, err := startCPUProfile(os.Getenv(cpuProfileEnv))
+	if err != nil {
+		fmt.Fprintf(stderr, "worker: %v\n", err)
+		return exitConfig
+	}
+	defer stopProfile()
 	if err := serve(ctx, cfg, logger); err != nil {
 		logger.Error("worker stopped", slog.String("error", err.Error()))
 		return exitFailed
