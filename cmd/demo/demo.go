@@ -35,6 +35,7 @@ import (
 var sampleCorpus []byte
 
 type options struct {
+	redis       string
 	file        string
 	out         string
 	batchSize   int
@@ -213,17 +214,25 @@ func readCorpus(b []byte) ([][2]string, error) {
 }
 
 // startRedis starts a private redis-server on a free port, or an embedded
-// Redis when redis-server is not installed.
+// Redis when redis-server is not installed (or -redis embedded asks for it).
 func (d *demo) startRedis(ctx context.Context) error {
-	srv, err := redisserver.Start(ctx, redisserver.Config{Dir: d.tmp, Args: []string{"--maxmemory-policy", "noeviction"}})
-	if errors.Is(err, redisserver.ErrNotFound) {
+	var srv *redisserver.Server
+	err := redisserver.ErrNotFound
+	if d.opts.redis != "embedded" {
+		srv, err = redisserver.Start(ctx, redisserver.Config{Dir: d.tmp, Args: []string{"--maxmemory-policy", "noeviction"}})
+	}
+	if errors.Is(err, redisserver.ErrNotFound) && d.opts.redis != "server" {
 		m, err := miniredis.Run()
 		if err != nil {
 			return fmt.Errorf("embedded redis: %w", err)
 		}
 		d.miniredis = m
 		d.redisURL = "redis://" + m.Addr() + "/0"
-		d.redisDesc = "embedded Redis (miniredis) on " + m.Addr() + ": redis-server is not installed"
+		why := "redis-server is not installed"
+		if d.opts.redis == "embedded" {
+			why = "-redis embedded"
+		}
+		d.redisDesc = "embedded Redis (miniredis) on " + m.Addr() + ": " + why
 		return nil
 	}
 	if err != nil {

@@ -40,6 +40,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.out, "out", "out/demo-results.jsonl", "where the results are written")
 	fs.IntVar(&o.batchSize, "batch-size", job.DefaultBatchSize, "texts per task")
 	fs.IntVar(&o.concurrency, "concurrency", 50, "worker concurrency")
+	fs.StringVar(&o.redis, "redis", "auto", "auto: a private redis-server if one is installed, else an embedded Redis; server; embedded")
 	fs.IntVar(&o.dim, "dim", 1536, "simulator: vector dimensions")
 	fs.DurationVar(&o.latency, "latency", 20_000_000, "simulator: latency added to every request")
 	if err := fs.Parse(args); err != nil {
