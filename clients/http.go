@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Config configures one provider's pooled HTTP client. The zero value of
@@ -47,6 +49,12 @@ type Config struct {
 	// TLSConfig, if set, replaces the default TLS configuration (for a
 	// private CA). HTTP/2 is still negotiated.
 	TLSConfig *tls.Config
+	// Provider names the provider in the pool's metrics (attribute
+	// gen_ai.provider.name), such as "openai".
+	Provider string
+	// MeterProvider receives the pool's metrics (see Stats). Default: the
+	// global one, otel.GetMeterProvider.
+	MeterProvider metric.MeterProvider
 }
 
 // Defaults used by NewHTTPClient for zero fields.
@@ -97,36 +105,52 @@ func (c Config) Validate() error {
 }
 
 // Stats counts what one pooled client did, measured where it happens:
-// connections at the dialer, requests at the transport. Safe for concurrent
-// use; the zero value is ready.
+// connections at the dialer, requests at the transport, and whether each
+// request rode a connection that had carried one before. Safe for
+// concurrent use; the zero value is ready.
 type Stats struct {
 	requests atomic.Int64
+	reused   atomic.Int64
 	dials    atomic.Int64
 	open     atomic.Int64
+	active   atomic.Int64
 }
 
 // StatsSnapshot is a copy of Stats at one moment.
 type StatsSnapshot struct {
 	// Requests is the number of HTTP requests sent.
 	Requests int64 `json:"requests"`
+	// Reused is the number of requests that rode a connection that had
+	// carried a request before.
+	Reused int64 `json:"requests_reused"`
 	// Dials is the number of TCP connections opened.
 	Dials int64 `json:"conns_opened"`
 	// Open is the number of TCP connections open now (active or idle).
 	Open int64 `json:"conns_open"`
+	// Active is the number of open connections that at least one request
+	// is using now (from the moment it was handed the connection until its
+	// response body was read or closed); the others are idle.
+	Active int64 `json:"conns_active"`
 }
 
 // Snapshot returns the current counts.
 func (s *Stats) Snapshot() StatsSnapshot {
-	return StatsSnapshot{Requests: s.requests.Load(), Dials: s.dials.Load(), Open: s.open.Load()}
+	return StatsSnapshot{
+		Requests: s.requests.Load(),
+		Reused:   s.reused.Load(),
+		Dials:    s.dials.Load(),
+		Open:     s.open.Load(),
+		Active:   s.active.Load(),
+	}
 }
 
-// ReusePercent is the share of requests that did not open a connection.
+// ReusePercent is the share of requests that rode a connection that had
+// carried a request before.
 func (s StatsSnapshot) ReusePercent() float64 {
 	if s.Requests == 0 {
 		return 0
 	}
-	reused := max(s.Requests-s.Dials, 0)
-	return 100 * float64(reused) / float64(s.Requests)
+	return 100 * float64(s.Reused) / float64(s.Requests)
 }
 
 // NewHTTPClient builds the pooled client for one provider. Call it once per
@@ -137,13 +161,19 @@ func (s StatsSnapshot) ReusePercent() float64 {
 // environment, HTTP/2 over TLS) and applies cfg: per-host connection and idle
 // limits, timeouts, and HTTP/2 health pings on idle connections. Every
 // connection it dials and every request it sends is counted in the returned
-// Stats.
+// Stats, which cfg.MeterProvider receives as metrics: connections dialed,
+// requests by whether their connection had carried one before, and open
+// connections, active or idle. A request whose context comes from
+// WithConnTrace reports the connection it rode.
 func NewHTTPClient(cfg Config) (*http.Client, *Stats, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
 	cfg = cfg.withDefaults()
 	stats := new(Stats)
+	if err := observe(cfg.MeterProvider, cfg.Provider, stats); err != nil {
+		return nil, nil, err
+	}
 
 	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
 	t := http.DefaultTransport.(*http.Transport).Clone()
@@ -154,7 +184,7 @@ func NewHTTPClient(cfg Config) (*http.Client, *Stats, error) {
 		}
 		stats.dials.Add(1)
 		stats.open.Add(1)
-		return &countedConn{Conn: conn, open: &stats.open}, nil
+		return &countedConn{Conn: conn, stats: stats}, nil
 	}
 	t.ForceAttemptHTTP2 = true
 	t.MaxConnsPerHost = cfg.MaxConns
@@ -176,38 +206,6 @@ func NewHTTPClient(cfg Config) (*http.Client, *Stats, error) {
 		Transport: countingTransport{next: t, stats: stats},
 		Timeout:   cfg.Timeout,
 	}, stats, nil
-}
-
-type countingTransport struct {
-	next  http.RoundTripper
-	stats *Stats
-}
-
-func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	t.stats.requests.Add(1)
-	return t.next.RoundTrip(req)
-}
-
-// CloseIdleConnections passes http.Client.CloseIdleConnections on to the
-// wrapped transport, which would otherwise never see it.
-func (t countingTransport) CloseIdleConnections() {
-	if ci, ok := t.next.(interface{ CloseIdleConnections() }); ok {
-		ci.CloseIdleConnections()
-	}
-}
-
-// countedConn decrements the open count exactly once when closed.
-type countedConn struct {
-	net.Conn
-	open   *atomic.Int64
-	closed atomic.Bool
-}
-
-func (c *countedConn) Close() error {
-	if c.closed.CompareAndSwap(false, true) {
-		c.open.Add(-1)
-	}
-	return c.Conn.Close()
 }
 
 // maxDrain bounds how much of an unwanted body is read to keep its connection.

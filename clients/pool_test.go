@@ -162,11 +162,17 @@ func TestPoolingChurn(t *testing.T) {
 	sim, ts := startSim(t, false)
 	hc, stats := newHTTPClient(t, clients.Config{MaxIdleConns: 2})
 	wave(t, hc, ts.URL+"/v1/models", n, c)
-	conns := sim.Stats().Connections
+	// A dial started for a request that was then handed a freed
+	// connection completes in the background: wait for the counts to meet.
+	conns, d := sim.Stats().Connections, stats.Snapshot().Dials
+	for deadline := time.Now().Add(5 * time.Second); d != conns && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		conns, d = sim.Stats().Connections, stats.Snapshot().Dials
+	}
 	if conns <= c {
 		t.Errorf("%d requests at concurrency %d with 2 idle connections opened %d connections, want more than %d", n, c, conns, c)
 	}
-	if d := stats.Snapshot().Dials; d != conns {
+	if d != conns {
 		t.Errorf("client dialed %d, server accepted %d", d, conns)
 	}
 	t.Logf("idle limit 2, concurrency %d: %d connections for %d requests", c, conns, n)

@@ -6,12 +6,14 @@ type WorkerEnv struct {
 	OpenAI
 	Ollama
 	Worker
+	Group
 	Log
+	Telemetry
 }
 
 // Validate reports the first unusable variable as an *Error.
 func (c WorkerEnv) Validate() error {
-	return firstError(c.Redis.Validate(), c.OpenAI.Validate(), c.Ollama.Validate(), c.Worker.Validate(), c.Log.Validate())
+	return firstError(c.Redis.Validate(), c.OpenAI.Validate(), c.Ollama.Validate(), c.Worker.Validate(), c.Group.Validate(), c.Log.Validate(), c.Telemetry.Validate())
 }
 
 // EnqueueEnv is everything cmd/enqueue reads from the environment.
@@ -19,11 +21,12 @@ type EnqueueEnv struct {
 	Redis
 	Results
 	Log
+	Telemetry
 }
 
 // Validate reports the first unusable variable as an *Error.
 func (c EnqueueEnv) Validate() error {
-	return firstError(c.Redis.Validate(), c.Results.Validate(), c.Log.Validate())
+	return firstError(c.Redis.Validate(), c.Results.Validate(), c.Log.Validate(), c.Telemetry.Validate())
 }
 
 // DashboardEnv is everything cmd/dashboard reads from the environment.

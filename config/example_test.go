@@ -46,9 +46,18 @@ func ExampleParseQueues() {
 func ExampleUsage() {
 	config.Usage(os.Stdout, config.EnqueueEnv{})
 	// Output:
-	//   REDIS_URL         redis://127.0.0.1:6379/0  Redis URL: redis://, rediss://, redis-sentinel://, redis-cluster:// or unix://
-	//   REDIS_PASSWORD    (secret)                  Redis password; replaces the one in REDIS_URL
-	//   RESULT_RETENTION  24h                       how long finished task results stay in Redis
-	//   LOG_LEVEL         info                      lowest level logged: debug, info, warn or error
-	//   LOG_FORMAT        text                      log line format: text or json
+	//   REDIS_URL                            redis://127.0.0.1:6379/0  Redis URL: redis://, rediss://, redis-sentinel://, redis-cluster:// or unix://
+	//   REDIS_PASSWORD                       (secret)                  Redis password; replaces the one in REDIS_URL
+	//   RESULT_RETENTION                     24h                       how long finished task results stay in Redis
+	//   LOG_LEVEL                            info                      lowest level logged: debug, info, warn or error
+	//   LOG_FORMAT                           text                      log line format: text or json
+	//   OTEL_SERVICE_NAME                    (unset)                   service name in traces and metrics (unset: llmq-worker or llmq-enqueue)
+	//   OTEL_TRACES_EXPORTER                 (unset)                   otlp, console or none (unset: otlp if an OTLP endpoint is set)
+	//   OTEL_METRICS_EXPORTER                (unset)                   otlp, console, prometheus or none (unset: otlp if an OTLP endpoint is set)
+	//   OTEL_EXPORTER_OTLP_ENDPOINT          (unset)                   OTLP receiver URL, e.g. http://collector:4318 (port 4317 for grpc)
+	//   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT   (unset)                   OTLP receiver URL for traces alone
+	//   OTEL_EXPORTER_OTLP_METRICS_ENDPOINT  (unset)                   OTLP receiver URL for metrics alone
+	//   OTEL_EXPORTER_OTLP_PROTOCOL          http/protobuf             OTLP transport: http/protobuf or grpc
+	//   OTEL_TRACES_SAMPLER                  parentbased_always_on     trace sampler: [parentbased_]always_on, always_off or traceidratio
+	//   OTEL_TRACES_SAMPLER_ARG              (unset)                   ratio of traces kept by the traceidratio samplers, 0 to 1 (unset: 1)
 }

@@ -35,9 +35,22 @@ func fullEnv() map[string]string {
 		"WORKER_QUEUES":          "embeddings=2,generation",
 		"SHUTDOWN_TIMEOUT":       "1m",
 		"HTTP_ADDR":              "127.0.0.1:9090",
+		"GROUP_MAX_SIZE":         "512",
+		"GROUP_MAX_DELAY":        "5s",
+		"GROUP_GRACE_PERIOD":     "2s",
 		"LOG_LEVEL":              "DEBUG",
 		"LOG_FORMAT":             "json",
 		"RESULT_RETENTION":       "72h",
+
+		"OTEL_SERVICE_NAME":                   "embedder",
+		"OTEL_TRACES_EXPORTER":                "otlp",
+		"OTEL_METRICS_EXPORTER":               "none",
+		"OTEL_EXPORTER_OTLP_ENDPOINT":         "http://collector:4317",
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT":  "http://collector:4318/v1/traces",
+		"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://collector:4318/v1/metrics",
+		"OTEL_EXPORTER_OTLP_PROTOCOL":         "grpc",
+		"OTEL_TRACES_SAMPLER":                 "parentbased_traceidratio",
+		"OTEL_TRACES_SAMPLER_ARG":             "0.25",
 	}
 }
 
@@ -65,8 +78,10 @@ func TestLoadFromDefaults(t *testing.T) {
 			Host: "http://127.0.0.1:11434", Model: "llama3.2", EmbeddingModel: "nomic-embed-text",
 			MaxConns: 50, MaxIdleConns: 10, Timeout: 120 * time.Second,
 		},
-		Worker: Worker{Concurrency: 50, Queues: "embeddings=6,generation=3", ShutdownTimeout: 25 * time.Second, PollInterval: 200 * time.Millisecond, HTTPAddr: ":8080"},
-		Log:    Log{Level: "info", Format: "text"},
+		Worker:    Worker{Concurrency: 50, Queues: "embeddings=6,generation=3", ShutdownTimeout: 25 * time.Second, PollInterval: 200 * time.Millisecond, HTTPAddr: ":8080"},
+		Group:     Group{MaxSize: 1024, MaxDelay: 2 * time.Second, GracePeriod: time.Second},
+		Log:       Log{Level: "info", Format: "text"},
+		Telemetry: Telemetry{Protocol: "http/protobuf", Sampler: "parentbased_always_on"},
 	}
 	if got != want {
 		t.Errorf("LoadFrom(nil)\n got %+v\nwant %+v", got, want)
@@ -76,7 +91,7 @@ func TestLoadFromDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (EnqueueEnv{Redis: want.Redis, Results: Results{Retention: 24 * time.Hour}, Log: want.Log}); enq != want {
+	if want := (EnqueueEnv{Redis: want.Redis, Results: Results{Retention: 24 * time.Hour}, Log: want.Log, Telemetry: want.Telemetry}); enq != want {
 		t.Errorf("LoadFrom[EnqueueEnv]\n got %+v\nwant %+v", enq, want)
 	}
 }
@@ -97,7 +112,14 @@ func TestLoadFromFull(t *testing.T) {
 			MaxConns: 0, MaxIdleConns: 8, Timeout: 5 * time.Minute,
 		},
 		Worker: Worker{Concurrency: 16, Queues: "embeddings=2,generation", ShutdownTimeout: time.Minute, PollInterval: 200 * time.Millisecond, HTTPAddr: "127.0.0.1:9090"},
+		Group:  Group{MaxSize: 512, MaxDelay: 5 * time.Second, GracePeriod: 2 * time.Second},
 		Log:    Log{Level: "DEBUG", Format: "json"},
+		Telemetry: Telemetry{
+			ServiceName: "embedder", TracesExporter: "otlp", MetricsExporter: "none",
+			Endpoint: "http://collector:4317", TracesEndpoint: "http://collector:4318/v1/traces",
+			MetricsEndpoint: "http://collector:4318/v1/metrics", Protocol: "grpc",
+			Sampler: "parentbased_traceidratio", SamplerArg: "0.25",
+		},
 	}
 	if got != want {
 		t.Errorf("LoadFrom(fullEnv())\n got %+v\nwant %+v", got, want)
@@ -113,7 +135,7 @@ func TestLoadFromFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (EnqueueEnv{Redis: want.Redis, Results: Results{Retention: 72 * time.Hour}, Log: want.Log}); enq != want {
+	if want := (EnqueueEnv{Redis: want.Redis, Results: Results{Retention: 72 * time.Hour}, Log: want.Log, Telemetry: want.Telemetry}); enq != want {
 		t.Errorf("LoadFrom[EnqueueEnv]\n got %+v\nwant %+v", enq, want)
 	}
 }
@@ -194,9 +216,25 @@ func TestLoadFromErrors(t *testing.T) {
 		{"http addr no port", with("HTTP_ADDR", "localhost"), "HTTP_ADDR", "must be host:port or :port"},
 		{"http addr bad port", with("HTTP_ADDR", ":http-alt"), "HTTP_ADDR", "port must be a number"},
 		{"http addr port range", with("HTTP_ADDR", ":70000"), "HTTP_ADDR", "port must be a number"},
+		{"group size zero", with("GROUP_MAX_SIZE", "0"), "GROUP_MAX_SIZE", "must be between 1 and 2048 (got 0)"},
+		{"group size above the provider's limit", with("GROUP_MAX_SIZE", "2049"), "GROUP_MAX_SIZE", "must be between 1 and 2048"},
+		{"group delay fraction", with("GROUP_MAX_DELAY", "1500ms"), "GROUP_MAX_DELAY", "whole seconds (got 1.5s)"},
+		{"group delay negative", with("GROUP_MAX_DELAY", "-1s"), "GROUP_MAX_DELAY", "must be 0 or whole seconds"},
+		{"group grace below asynq's minimum", with("GROUP_GRACE_PERIOD", "500ms"), "GROUP_GRACE_PERIOD", "at least 1s"},
+		{"group grace not a duration", with("GROUP_GRACE_PERIOD", "1"), "GROUP_GRACE_PERIOD", "must be a duration"},
 		{"log level", with("LOG_LEVEL", "verbose"), "LOG_LEVEL", `must be debug, info, warn or error (got "verbose")`},
 		{"log level warning", with("LOG_LEVEL", "warning"), "LOG_LEVEL", "must be debug"},
 		{"log format", with("LOG_FORMAT", "logfmt"), "LOG_FORMAT", `must be text or json (got "logfmt")`},
+		{"traces exporter", with("OTEL_TRACES_EXPORTER", "jaeger"), "OTEL_TRACES_EXPORTER", `must be otlp, console or none (got "jaeger")`},
+		{"traces exporter list", with("OTEL_TRACES_EXPORTER", "otlp,console"), "OTEL_TRACES_EXPORTER", "must be otlp, console or none"},
+		{"metrics exporter", with("OTEL_METRICS_EXPORTER", "statsd"), "OTEL_METRICS_EXPORTER", "must be otlp, console, prometheus or none"},
+		{"otlp endpoint scheme", with("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"), "OTEL_EXPORTER_OTLP_ENDPOINT", "scheme must be http or https"},
+		{"otlp traces endpoint", with("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://collector/v1/traces"), "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "scheme must be http or https"},
+		{"otlp metrics endpoint", with("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "https:///v1/metrics"), "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "no host"},
+		{"otlp protocol", with("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"), "OTEL_EXPORTER_OTLP_PROTOCOL", `must be http/protobuf or grpc (got "http/json")`},
+		{"sampler", with("OTEL_TRACES_SAMPLER", "jaeger_remote"), "OTEL_TRACES_SAMPLER", "must be always_on"},
+		{"sampler ratio", with("OTEL_TRACES_SAMPLER_ARG", "1.5"), "OTEL_TRACES_SAMPLER_ARG", `must be a number from 0 to 1 (got "1.5")`},
+		{"sampler ratio text", with("OTEL_TRACES_SAMPLER_ARG", "half"), "OTEL_TRACES_SAMPLER_ARG", "must be a number from 0 to 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -315,7 +353,7 @@ func TestTags(t *testing.T) {
 		Results
 		Dashboard
 	}]())
-	if len(seen) != 27 {
-		t.Errorf("found %d variables, want 27", len(seen))
+	if len(seen) != 39 {
+		t.Errorf("found %d variables, want 39", len(seen))
 	}
 }

@@ -11,8 +11,9 @@ import (
 // configuration struct, a struct made of them, or a pointer to either): the
 // variable's name, its default and its description, in aligned columns and
 // in declaration order. It reads only the type's tags, never cfg's values: a
-// secret variable shows "(secret)" in place of a default, and a variable
-// without a default shows "(none)". Binaries print it for --help.
+// secret variable shows "(secret)" in place of a default, a variable
+// without a default shows "(none)" and one whose default is empty shows
+// "(unset)". Binaries print it for --help.
 func Usage(w io.Writer, cfg any) {
 	t := reflect.TypeOf(cfg)
 	for t != nil && t.Kind() == reflect.Pointer {
@@ -45,6 +46,8 @@ func writeUsage(w io.Writer, t reflect.Type) {
 			def = "(secret)"
 		case !ok:
 			def = "(none)"
+		case def == "":
+			def = "(unset)"
 		}
 		fmt.Fprintf(w, "  %s\t%s\t%s\n", name, def, f.Tag.Get(tagHelp))
 	}

@@ -28,10 +28,11 @@ type Worker struct {
 	// sooner at the cost of more Redis calls (one per interval per worker).
 	// Default 200ms.
 	PollInterval time.Duration `env:"WORKER_POLL_INTERVAL" envDefault:"200ms" help:"how often an idle worker checks empty queues for new tasks"`
-	// HTTPAddr is the listen address (host:port) of the health endpoints.
+	// HTTPAddr is the listen address (host:port) of the health endpoints
+	// and /metrics.
 	// Empty disables them; unlike other variables, HTTP_ADDR set to the
 	// empty string means empty, not the default. Default ":8080".
-	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8080" keepEmpty:"true" help:"listen address of the health endpoints (set empty to disable)"`
+	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8080" keepEmpty:"true" help:"listen address of /healthz, /readyz, /stats and /metrics (set empty to disable)"`
 }
 
 // QueueWeights parses Queues (see ParseQueues); a bad value comes back as an

@@ -8,35 +8,31 @@ import (
 )
 
 // TestDemo runs the demo binary as `make demo` does, once with a private
-// redis-server and once with none installed (the embedded Redis), and
+// redis-server and once with the embedded Redis it falls back to when
+// redis-server is not installed, and
 // checks its summary: every vector verified, one connection for all
 // requests.
 func TestDemo(t *testing.T) {
 	tests := []struct {
 		name      string
-		path      string // PATH for the demo: where it looks for redis-server
+		redis     string // the demo's -redis flag
 		wantRedis string
 	}{
-		{"private redis-server", "/usr/local/bin:/usr/bin:/bin", "private redis-server"},
-		{"embedded redis", "", "embedded Redis (miniredis)"},
+		{"private redis-server", "server", "private redis-server"},
+		{"embedded redis", "embedded", "embedded Redis (miniredis)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			path := tt.path
-			if path == "" {
-				path = dir // an empty directory: no redis-server on the PATH
-			}
-			out := filepath.Join(dir, "results.jsonl")
-			r := runProcess(t, 2*time.Minute, bin.demo, environ("PATH="+path),
-				"-dim", "16", "-latency", "2ms", "-out", out)
+			out := filepath.Join(t.TempDir(), "results.jsonl")
+			r := runProcess(t, 2*time.Minute, bin.demo, environ(),
+				"-redis", tt.redis, "-dim", "16", "-latency", "2ms", "-out", out)
 			if r.code != 0 {
 				t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, tail(r.stderr, 40))
 			}
 			for _, want := range []string{
 				tt.wantRedis,
-				"1500 in 24 tasks",
-				"HTTP requests:     25 (24 embedding requests + 1 warm-up)",
+				"1500 in 12 tasks",
+				"HTTP requests:     13 (12 embedding requests + 1 warm-up)",
 				"TCP connections:   1 opened by the worker, 1 accepted by the simulator",
 				"1500 vectors, each checked against the simulator",
 			} {

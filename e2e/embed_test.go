@@ -43,11 +43,11 @@ func TestEmbedFile(t *testing.T) {
 		t.Fatalf("enqueue exit status %d, want 0\nstderr:\n%s", res.code, res.stderr)
 	}
 	taskCount := (lineCount + batchSize - 1) / batchSize
-	if want := fmt.Sprintf("enqueued %d task(s) with %d item(s)", taskCount, lineCount); !strings.Contains(res.stderr, want) {
+	if want := fmt.Sprintf(": %d items (%d unique, 0 duplicates), %d tasks (%d new, 0 already queued)", lineCount, lineCount, taskCount, taskCount); !strings.Contains(res.stderr, want) {
 		t.Errorf("enqueue stderr %q, want it to contain %q", res.stderr, want)
 	}
-	if res.stdout != "" {
-		t.Errorf("enqueue --out wrote to stdout: %.200q", res.stdout)
+	if ids := nonEmptyLines(res.stdout); len(ids) != 1 || !strings.Contains(res.stderr, "job "+ids[0]+": ") {
+		t.Errorf("enqueue --out wrote %.200q to stdout, want the job ID alone", res.stdout)
 	}
 
 	b, err := os.ReadFile(out)
@@ -99,7 +99,7 @@ func TestEmbedFile(t *testing.T) {
 }
 
 // TestReenqueueIsIdempotent enqueues the same file twice and checks that
-// the second run finds the tasks already queued and the work is done once.
+// the second run finds the job submitted and the work is done once.
 func TestReenqueueIsIdempotent(t *testing.T) {
 	t.Parallel()
 	const lineCount, batchSize = 50, 10
@@ -136,19 +136,19 @@ func TestReenqueueIsIdempotent(t *testing.T) {
 					t.Fatalf("run %d: exit status %d\nstderr:\n%s", i+1, r.code, r.stderr)
 				}
 			}
-			if want := fmt.Sprintf("enqueued %d task(s) with %d item(s)\n", taskCount, lineCount); !strings.Contains(first.stderr, want) {
+			if want := fmt.Sprintf("%d tasks (%d new, 0 already queued)", taskCount, taskCount); !strings.Contains(first.stderr, want) {
 				t.Errorf("first run stderr %q, want %q", first.stderr, want)
 			}
-			if want := fmt.Sprintf("enqueued 0 task(s) with %d item(s); %d task(s) were already queued", lineCount, taskCount); !strings.Contains(second.stderr, want) {
+			if want := fmt.Sprintf("was submitted before (%d items in %d tasks): nothing enqueued", lineCount, taskCount); !strings.Contains(second.stderr, want) {
 				t.Errorf("second run stderr %q, want %q", second.stderr, want)
 			}
-			// Both runs print the same task IDs, or the same results.
+			// Both runs print the same job ID, or the same results.
 			if first.stdout != second.stdout {
 				t.Errorf("runs printed different output:\nfirst:\n%.300s\nsecond:\n%.300s", first.stdout, second.stdout)
 			}
 			if !tt.workerFirst {
-				if ids := nonEmptyLines(first.stdout); len(ids) != taskCount {
-					t.Errorf("first run printed %d task IDs, want %d", len(ids), taskCount)
+				if ids := nonEmptyLines(first.stdout); len(ids) != 1 {
+					t.Errorf("first run printed %q, want one job ID", first.stdout)
 				}
 				startWorker()
 				eventually(t, 30*time.Second, func() (bool, string) {

@@ -11,8 +11,28 @@
 //
 // Task types:
 //
-//	TypeEmbed    "embedding:create"   payload EmbedPayload     result: binary, see EncodeEmbedResult
-//	TypeGenerate "generation:create"  payload GeneratePayload  result: JSON clients.Generation
+//	TypeEmbed     "embedding:create"  payload EmbedPayload      result: binary, see EncodeEmbedResult
+//	TypeEmbedItem "embedding:item"    payload EmbedItemPayload  result: under ItemResultKey
+//	TypeGenerate  "generation:create" payload GeneratePayload   result: JSON clients.Generation
+//
+// Bulk jobs (package job) are sets of ordinary TypeEmbed tasks whose
+// payload names the job and the batch (EmbedPayload.Job); the handler
+// reports their progress to a JobRecorder.
+//
+// Micro-batching: a TypeEmbedItem task carries one text and joins an asynq
+// group (ItemGroup). A worker whose asynq.Config has AggregateItems as its
+// GroupAggregator merges a group's items into one TypeEmbed task, which
+// embeds them in one provider request and stores each item's result under
+// ItemResultKey(ItemID(item)), where ReadItemResult finds it:
+//
+//	producer: NewEmbedItemTask(item) → asynq group → AggregateItems → TypeEmbed task
+//	worker:   EmbedHandler → one request for the group → SET llmq:item:<id> per item
+//	reader:   ReadItemResult(ctx, rdb, ItemID(item))
+//
+// Partial failure: when the provider rejects a request of several texts as
+// invalid, the handler splits it until the bad texts stand alone, stores
+// them as failed with the provider's reason (the LQE2 layout) and the
+// others with their vectors.
 //
 // Handlers depend on the small interfaces Embedder and Generator, which the
 // provider clients in clients/openai and clients/ollama satisfy.

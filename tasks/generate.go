@@ -79,6 +79,12 @@ func (p GeneratePayload) provider() string {
 // and an ID derived from the payload (see NewEmbedTask). Options in opts
 // override these.
 func NewGenerateTask(p GeneratePayload, opts ...asynq.Option) (*asynq.Task, error) {
+	return NewGenerateTaskWithHeaders(p, nil, opts...)
+}
+
+// NewGenerateTaskWithHeaders is NewGenerateTask for a task that also
+// carries headers beside its payload (see NewEmbedTaskWithHeaders).
+func NewGenerateTaskWithHeaders(p GeneratePayload, headers map[string]string, opts ...asynq.Option) (*asynq.Task, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -93,7 +99,7 @@ func NewGenerateTask(p GeneratePayload, opts ...asynq.Option) (*asynq.Task, erro
 		asynq.Retention(DefaultRetention),
 		asynq.TaskID(contentID(TypeGenerate, b)),
 	}
-	return asynq.NewTask(TypeGenerate, b, append(defaults, opts...)...), nil
+	return asynq.NewTaskWithHeaders(TypeGenerate, b, headers, append(defaults, opts...)...), nil
 }
 
 // Generator completes prompts and chats. clients/ollama.Client implements

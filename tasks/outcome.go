@@ -72,6 +72,38 @@ func IsFailure(err error) bool {
 	return !(errors.As(err, &apiErr) && apiErr.RateLimited())
 }
 
+// Outcomes of one run of a task, as asynq acts on them.
+const (
+	// OutcomeSuccess: the task is done.
+	OutcomeSuccess = "success"
+	// OutcomeRetry: the run failed and asynq runs the task again after a
+	// backoff, using up one of its retries.
+	OutcomeRetry = "retry"
+	// OutcomeRateLimited: the provider's rate limit; the task runs again
+	// after the provider's delay without using up a retry (see IsFailure).
+	OutcomeRateLimited = "rate_limited"
+	// OutcomeArchived: the task failed for good, for a permanent reason or
+	// with its retries used up, and is archived.
+	OutcomeArchived = "archived"
+)
+
+// Outcome tells what asynq does with a task whose run returned err; ctx is
+// the run's context, which holds the task's retry counts.
+func Outcome(ctx context.Context, err error) string {
+	if err == nil {
+		return OutcomeSuccess
+	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	switch {
+	case errors.Is(err, asynq.SkipRetry), retried >= maxRetry:
+		return OutcomeArchived
+	case !IsFailure(err):
+		return OutcomeRateLimited
+	}
+	return OutcomeRetry
+}
+
 // Mux routes tasks to handlers by exact type. Unlike asynq.ServeMux alone,
 // a task of an unknown type is archived at once with ErrUnknownType
 // instead of being retried.

@@ -101,6 +101,47 @@ func TestNewTaskIDIsContentAddressed(t *testing.T) {
 	}
 }
 
+func TestNewTaskWithHeaders(t *testing.T) {
+	headers := map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+	tests := []struct {
+		name  string
+		plain func() (*asynq.Task, error)
+		with  func(map[string]string) (*asynq.Task, error)
+	}{
+		{"embed",
+			func() (*asynq.Task, error) { return NewEmbedTask(EmbedPayload{Texts: []string{"a"}}) },
+			func(h map[string]string) (*asynq.Task, error) {
+				return NewEmbedTaskWithHeaders(EmbedPayload{Texts: []string{"a"}}, h)
+			}},
+		{"generate",
+			func() (*asynq.Task, error) { return NewGenerateTask(GeneratePayload{Prompt: "a"}) },
+			func(h map[string]string) (*asynq.Task, error) {
+				return NewGenerateTaskWithHeaders(GeneratePayload{Prompt: "a"}, h)
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plain, err := tt.plain()
+			if err != nil {
+				t.Fatal(err)
+			}
+			with, err := tt.with(headers)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := with.Headers()["traceparent"]; got != headers["traceparent"] {
+				t.Errorf("traceparent header = %q, want %q", got, headers["traceparent"])
+			}
+			if len(plain.Headers()) != 0 {
+				t.Errorf("task without headers has %v", plain.Headers())
+			}
+			if ID(with) != ID(plain) || string(with.Payload()) != string(plain.Payload()) {
+				t.Error("headers changed the task's ID or payload")
+			}
+		})
+	}
+}
+
 func TestDecodePayloadReadableErrors(t *testing.T) {
 	tests := []struct {
 		name, in, want string

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 
 	"github.com/llmq/llmq/clients"
 )
@@ -23,75 +24,191 @@ import (
 //	18+m    4·n·d float32 vectors, one after another, in input order
 //
 // A 1536-dimension vector thus takes 6,144 bytes, plus one header per task.
-const embedMagic = "LQE1"
+//
+// A task some of whose texts the provider rejected (see EmbedHandler) is
+// stored as "LQE2": the same header with n counting every text, then the
+// failed texts, then the vectors of the others only:
+//
+//	18+m    4     uint32 number of failed texts, f
+//	        f ×   uint32 index of the text, uint16 HTTP status (0 if none),
+//	              uint16 length of the reason, l; the reason, l bytes
+//	        4·(n−f)·d float32 vectors of the texts that succeeded, in order
+//
+// A failed text thus costs 8 bytes plus its reason and no vector. Readers
+// use DecodeEmbedResult, which reads both.
+const (
+	embedMagic       = "LQE1"
+	embedMagicErrors = "LQE2"
+)
 
 const embedHeaderSize = 18
 
+// maxReason bounds a stored failure reason, in bytes.
+const maxReason = 1024
+
 // ErrBadResult marks a stored result that does not decode.
 var ErrBadResult = errors.New("malformed embedding result")
+
+// TextError is one text of a task that the provider rejected on its own:
+// the rest of the task's texts have vectors.
+type TextError struct {
+	// Index is the text's position in the task's payload.
+	Index int
+	// Status is the provider's HTTP status, or 0.
+	Status int
+	// Reason is the provider's error, without the text.
+	Reason string
+}
 
 // EmbedResult is a decoded TypeEmbed result.
 type EmbedResult struct {
 	Model       string
 	InputTokens int
-	// Vectors holds one vector per text of the task, in order. They share
-	// one backing array.
+	// Vectors holds one vector per text of the task, in order; nil for a
+	// text listed in Errors. They share one backing array.
 	Vectors [][]float32
+	// Errors lists the texts that failed, by index; empty when none did.
+	Errors []TextError
 }
 
-// EncodeEmbedResult encodes e in the layout above. All vectors must have
-// the same length.
+// Err returns the failure of text i, or nil if it has a vector.
+func (r *EmbedResult) Err(i int) *TextError {
+	j := sort.Search(len(r.Errors), func(j int) bool { return r.Errors[j].Index >= i })
+	if j < len(r.Errors) && r.Errors[j].Index == i {
+		return &r.Errors[j]
+	}
+	return nil
+}
+
+// EncodeEmbedResult encodes e in the LQE1 layout above. All vectors must
+// have the same length.
 func EncodeEmbedResult(e *clients.Embeddings) ([]byte, error) {
-	n := len(e.Vectors)
+	return encodeEmbedResult(e.Model, e.InputTokens, e.Vectors, nil)
+}
+
+// encodeEmbedResult encodes vectors, one per text, with nil for the texts
+// in errs (sorted by index): LQE1 when errs is empty, else LQE2.
+func encodeEmbedResult(model string, tokens int, vectors [][]float32, errs []TextError) ([]byte, error) {
+	n := len(vectors)
 	d := 0
-	if n > 0 {
-		d = len(e.Vectors[0])
+	for _, v := range vectors {
+		if v != nil {
+			d = len(v)
+			break
+		}
 	}
-	if len(e.Model) > math.MaxUint16 {
-		return nil, fmt.Errorf("encode embed result: model name of %d bytes", len(e.Model))
+	if len(model) > math.MaxUint16 {
+		return nil, fmt.Errorf("encode embed result: model name of %d bytes", len(model))
 	}
-	b := make([]byte, embedHeaderSize+len(e.Model), embedHeaderSize+len(e.Model)+4*n*d)
-	copy(b, embedMagic)
+	size := embedHeaderSize + len(model) + 4*(n-len(errs))*d
+	magic := embedMagic
+	if len(errs) > 0 {
+		magic = embedMagicErrors
+		size += 4
+		for _, e := range errs {
+			size += 8 + min(len(e.Reason), maxReason)
+		}
+	}
+	b := make([]byte, embedHeaderSize+len(model), size)
+	copy(b, magic)
 	binary.LittleEndian.PutUint32(b[4:], uint32(n))
 	binary.LittleEndian.PutUint32(b[8:], uint32(d))
-	binary.LittleEndian.PutUint32(b[12:], uint32(max(e.InputTokens, 0)))
-	binary.LittleEndian.PutUint16(b[16:], uint16(len(e.Model)))
-	copy(b[embedHeaderSize:], e.Model)
-	for i, v := range e.Vectors {
+	binary.LittleEndian.PutUint32(b[12:], uint32(max(tokens, 0)))
+	binary.LittleEndian.PutUint16(b[16:], uint16(len(model)))
+	copy(b[embedHeaderSize:], model)
+	if len(errs) > 0 {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(errs)))
+		for i, e := range errs {
+			if e.Index < 0 || e.Index >= n || (i > 0 && e.Index <= errs[i-1].Index) || vectors[e.Index] != nil {
+				return nil, fmt.Errorf("encode embed result: failed text %d out of order or with a vector", e.Index)
+			}
+			reason := e.Reason
+			if len(reason) > maxReason {
+				reason = reason[:maxReason]
+			}
+			b = binary.LittleEndian.AppendUint32(b, uint32(e.Index))
+			b = binary.LittleEndian.AppendUint16(b, uint16(min(max(e.Status, 0), math.MaxUint16)))
+			b = binary.LittleEndian.AppendUint16(b, uint16(len(reason)))
+			b = append(b, reason...)
+		}
+	}
+	for i, v := range vectors {
+		if v == nil {
+			if len(errs) == 0 {
+				return nil, fmt.Errorf("encode embed result: vector %d missing", i)
+			}
+			continue
+		}
 		if len(v) != d {
-			return nil, fmt.Errorf("encode embed result: vector %d has %d dimensions, vector 0 has %d", i, len(v), d)
+			return nil, fmt.Errorf("encode embed result: vector %d has %d dimensions, the first has %d", i, len(v), d)
 		}
 		for _, f := range v {
 			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(f))
 		}
 	}
+	if len(b) != size {
+		return nil, fmt.Errorf("encode embed result: %d vectors for %d texts and %d failures", n-len(errs), n, len(errs))
+	}
 	return b, nil
 }
 
-// DecodeEmbedResult decodes a TypeEmbed task's result.
+// DecodeEmbedResult decodes a TypeEmbed task's result, LQE1 or LQE2.
 func DecodeEmbedResult(b []byte) (*EmbedResult, error) {
-	if len(b) < embedHeaderSize || string(b[:4]) != embedMagic {
+	if len(b) < embedHeaderSize || (string(b[:4]) != embedMagic && string(b[:4]) != embedMagicErrors) {
 		return nil, fmt.Errorf("%w: no %s header", ErrBadResult, embedMagic)
 	}
 	n := int(binary.LittleEndian.Uint32(b[4:]))
 	d := int(binary.LittleEndian.Uint32(b[8:]))
 	m := int(binary.LittleEndian.Uint16(b[16:]))
 	body := b[embedHeaderSize:]
-	if len(body) < m || uint64(len(body)-m) != 4*uint64(n)*uint64(d) {
-		return nil, fmt.Errorf("%w: %d bytes for %d vectors of %d dimensions", ErrBadResult, len(b), n, d)
+	if len(body) < m {
+		return nil, fmt.Errorf("%w: %d bytes for a model name of %d", ErrBadResult, len(b), m)
 	}
 	r := &EmbedResult{
 		Model:       string(body[:m]),
 		InputTokens: int(binary.LittleEndian.Uint32(b[12:])),
 		Vectors:     make([][]float32, n),
 	}
-	data := body[m:]
-	all := make([]float32, n*d)
-	for i := range all {
-		all[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
+	body = body[m:]
+	if string(b[:4]) == embedMagicErrors {
+		if len(body) < 4 {
+			return nil, fmt.Errorf("%w: no failure count", ErrBadResult)
+		}
+		f := int(binary.LittleEndian.Uint32(body))
+		body = body[4:]
+		if f > n {
+			return nil, fmt.Errorf("%w: %d failures for %d texts", ErrBadResult, f, n)
+		}
+		r.Errors = make([]TextError, f)
+		for i := range r.Errors {
+			if len(body) < 8 {
+				return nil, fmt.Errorf("%w: truncated failure %d", ErrBadResult, i)
+			}
+			idx := int(binary.LittleEndian.Uint32(body))
+			l := int(binary.LittleEndian.Uint16(body[6:]))
+			if len(body) < 8+l || idx >= n || (i > 0 && idx <= r.Errors[i-1].Index) {
+				return nil, fmt.Errorf("%w: bad failure record %d", ErrBadResult, i)
+			}
+			r.Errors[i] = TextError{Index: idx, Status: int(binary.LittleEndian.Uint16(body[4:])), Reason: string(body[8 : 8+l])}
+			body = body[8+l:]
+		}
 	}
+	ok := n - len(r.Errors)
+	if uint64(len(body)) != 4*uint64(ok)*uint64(d) {
+		return nil, fmt.Errorf("%w: %d bytes for %d vectors of %d dimensions", ErrBadResult, len(b), ok, d)
+	}
+	all := make([]float32, ok*d)
+	for i := range all {
+		all[i] = math.Float32frombits(binary.LittleEndian.Uint32(body[4*i:]))
+	}
+	next, k := 0, 0
 	for i := range r.Vectors {
-		r.Vectors[i] = all[i*d : (i+1)*d : (i+1)*d]
+		if k < len(r.Errors) && r.Errors[k].Index == i {
+			k++
+			continue
+		}
+		r.Vectors[i] = all[next*d : (next+1)*d : (next+1)*d]
+		next++
 	}
 	return r, nil
 }

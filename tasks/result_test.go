@@ -3,6 +3,8 @@ package tasks
 import (
 	"errors"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/llmq/llmq/clients"
@@ -69,12 +71,87 @@ func TestDecodeEmbedResultMalformed(t *testing.T) {
 		{"JSON", []byte(`{"embedding":[1,2]}`)},
 		{"truncated", good[:len(good)-1]},
 		{"extra byte", append(append([]byte{}, good...), 0)},
-		{"wrong magic", append([]byte("LQE2"), good[4:]...)},
+		{"wrong magic", append([]byte("LQE9"), good[4:]...)},
+		{"failures claimed but absent", append([]byte(embedMagicErrors), good[4:]...)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := DecodeEmbedResult(tt.in); !errors.Is(err, ErrBadResult) {
 				t.Fatalf("err = %v, want ErrBadResult", err)
+			}
+		})
+	}
+}
+
+func TestEmbedResultWithErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		vectors [][]float32
+		errs    []TextError
+	}{
+		{"middle failed", [][]float32{{1, 2}, nil, {3, 4}}, []TextError{{Index: 1, Status: 400, Reason: "openai: HTTP 400: bad input"}}},
+		{"all failed", [][]float32{nil, nil}, []TextError{{Index: 0, Status: 400, Reason: "a"}, {Index: 1, Reason: ""}}},
+		{"long reason cut", [][]float32{nil}, []TextError{{Index: 0, Status: 422, Reason: strings.Repeat("x", 2*maxReason)}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := encodeEmbedResult("m", 7, tt.vectors, tt.errs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(b[:4]) != embedMagicErrors {
+				t.Errorf("magic %q, want %q", b[:4], embedMagicErrors)
+			}
+			got, err := DecodeEmbedResult(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Vectors) != len(tt.vectors) || len(got.Errors) != len(tt.errs) || got.InputTokens != 7 {
+				t.Fatalf("got %+v", got)
+			}
+			for i, v := range tt.vectors {
+				if (v == nil) != (got.Vectors[i] == nil) || (v != nil && !slices.Equal(v, got.Vectors[i])) {
+					t.Errorf("vector %d = %v, want %v", i, got.Vectors[i], v)
+				}
+				if (v == nil) != (got.Err(i) != nil) {
+					t.Errorf("Err(%d) = %v", i, got.Err(i))
+				}
+			}
+			for i, e := range tt.errs {
+				want := e
+				if len(want.Reason) > maxReason {
+					want.Reason = want.Reason[:maxReason]
+				}
+				if got.Errors[i] != want {
+					t.Errorf("error %d = %+v, want %+v", i, got.Errors[i], want)
+				}
+			}
+		})
+	}
+}
+
+func TestEstimateTokens(t *testing.T) {
+	tests := []struct {
+		name string
+		text string
+		want int
+	}{
+		{"empty", "", 0},
+		{"one byte", "a", 1},
+		{"three ascii bytes", "abc", 1},
+		{"four ascii bytes", "abcd", 2},
+		{"CJK", "日本語", 6},
+		{"accented", "é", 2},
+		{"bounded by bytes", "\u00e9\u00e9", 4},
+		{"prose", "The quick brown fox jumps over the lazy dog.", 15},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := EstimateTokens(tt.text); got != tt.want {
+				t.Errorf("EstimateTokens(%q) = %d, want %d", tt.text, got, tt.want)
+			}
+			if got := EstimateTokens(tt.text); got > len(tt.text) {
+				t.Errorf("estimate %d above the byte count %d", got, len(tt.text))
 			}
 		})
 	}

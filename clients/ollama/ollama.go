@@ -9,9 +9,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/llmq/llmq/clients"
+	"github.com/llmq/llmq/clients/internal/genai"
 	"github.com/llmq/llmq/clients/internal/redact"
 )
 
@@ -41,6 +46,11 @@ type Config struct {
 	// EmbeddingModel is the embedding model used when a request names
 	// none. Default DefaultEmbeddingModel.
 	EmbeddingModel string
+	// TracerProvider and MeterProvider receive a CLIENT span and the
+	// gen_ai.client.* metrics for every call (OpenTelemetry GenAI
+	// conventions). Default: the global ones.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 // Client calls one Ollama server. It is safe for concurrent use.
@@ -49,6 +59,7 @@ type Client struct {
 	host       string
 	model      string
 	embedModel string
+	obs        *genai.Instruments
 }
 
 // New returns a Client that sends its requests through hc, the process's
@@ -75,11 +86,20 @@ func New(hc *http.Client, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ollama: Host %w (or host:port)", err)
 	}
+	u, err := url.Parse(host)
+	if err != nil {
+		return nil, fmt.Errorf("ollama: Host %w", err)
+	}
+	obs, err := genai.New(Provider, u, cfg.TracerProvider, cfg.MeterProvider)
+	if err != nil {
+		return nil, fmt.Errorf("ollama: %w", err)
+	}
 	return &Client{
 		hc:         hc,
 		host:       host,
 		model:      cfg.Model,
 		embedModel: cfg.EmbeddingModel,
+		obs:        obs,
 	}, nil
 }
 
@@ -107,7 +127,8 @@ type embedResponse struct {
 // wrapping ErrInvalidRequest. A non-2xx answer is returned as a
 // *clients.APIError. An answer that is not one vector per input of one
 // length (req.Dimensions, when set) is an error. Errors caused by ctx wrap
-// ctx.Err().
+// ctx.Err(). Every request sent is reported as a span and in the
+// gen_ai.client.* metrics (see Config).
 func (c *Client) Embed(ctx context.Context, req clients.EmbedRequest) (*clients.Embeddings, error) {
 	const op = "ollama embed"
 	if len(req.Input) == 0 {
@@ -122,20 +143,36 @@ func (c *Client) Embed(ctx context.Context, req clients.EmbedRequest) (*clients.
 	if model == "" {
 		model = c.embedModel
 	}
-	resp, err := c.post(ctx, "/api/embed", embedRequest{Model: model, Input: req.Input, Dimensions: max(req.Dimensions, 0)})
+	ctx, call := c.obs.Start(ctx, genai.Embeddings, model)
+	res, err := c.embed(ctx, call, req, model)
+	if res != nil {
+		call.Usage(res.Model, res.InputTokens, 0)
+	}
+	call.End(err)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
+	return res, nil
+}
+
+// embed sends one /api/embed request and decodes its answer; the response
+// body has been read and closed when it returns.
+func (c *Client) embed(ctx context.Context, call *genai.Call, req clients.EmbedRequest, model string) (*clients.Embeddings, error) {
+	resp, err := c.post(ctx, "/api/embed", embedRequest{Model: model, Input: req.Input, Dimensions: max(req.Dimensions, 0)})
+	if err != nil {
+		return nil, err
+	}
 	defer clients.DrainClose(resp.Body)
+	call.Response(resp)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, fmt.Errorf("%s: %w", op, apiError(resp, req.Input))
+		return nil, apiError(resp, req.Input)
 	}
 	var er embedResponse
 	if err := json.NewDecoder(resp.Body).Decode(&er); err != nil {
-		return nil, fmt.Errorf("%s: decode response: %w", op, ctxErr(ctx, err))
+		return nil, fmt.Errorf("decode response: %w", ctxErr(ctx, err))
 	}
 	if len(er.Embeddings) != len(req.Input) {
-		return nil, fmt.Errorf("%s: %d vectors for %d inputs", op, len(er.Embeddings), len(req.Input))
+		return nil, fmt.Errorf("%d vectors for %d inputs", len(er.Embeddings), len(req.Input))
 	}
 	want := req.Dimensions
 	if want <= 0 {
@@ -143,7 +180,7 @@ func (c *Client) Embed(ctx context.Context, req clients.EmbedRequest) (*clients.
 	}
 	for i, v := range er.Embeddings {
 		if len(v) == 0 || len(v) != want {
-			return nil, fmt.Errorf("%s: vector %d has %d dimensions, want %d", op, i, len(v), want)
+			return nil, fmt.Errorf("vector %d has %d dimensions, want %d", i, len(v), want)
 		}
 	}
 	if er.Model == "" {
@@ -199,7 +236,8 @@ const maxLine = 8 << 20
 // ends before its final line (the error wraps io.ErrUnexpectedEOF), fails
 // with a plain error; a non-2xx answer is a *clients.APIError. A request
 // with neither a prompt nor messages is refused with an error wrapping
-// ErrInvalidRequest.
+// ErrInvalidRequest. Every request sent is reported as a span (operation
+// text_completion or chat) and in the gen_ai.client.* metrics.
 func (c *Client) Generate(ctx context.Context, req clients.GenerateRequest) (*clients.Generation, error) {
 	op, path := "ollama generate", "/api/generate"
 	body := generateRequest{Model: req.Model, Stream: req.Stream, Options: req.Options}
@@ -225,22 +263,43 @@ func (c *Client) Generate(ctx context.Context, req clients.GenerateRequest) (*cl
 	if len(body.Options) == 0 {
 		body.Options = nil
 	}
-	resp, err := c.post(ctx, path, body)
+	operation := genai.TextCompletion
+	if len(body.Messages) > 0 {
+		operation = genai.Chat
+	}
+	ctx, call := c.obs.Start(ctx, operation, body.Model)
+	g, err := c.generate(ctx, call, path, body, texts)
+	if g != nil {
+		call.Usage(g.Model, g.InputTokens, g.OutputTokens)
+	}
+	call.End(err)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
+	return g, nil
+}
+
+// generate sends one /api/generate or /api/chat request and reads its
+// answer, streamed or not; the response body has been read and closed when
+// it returns.
+func (c *Client) generate(ctx context.Context, call *genai.Call, path string, body generateRequest, texts []string) (*clients.Generation, error) {
+	resp, err := c.post(ctx, path, body)
+	if err != nil {
+		return nil, err
+	}
 	defer clients.DrainClose(resp.Body)
+	call.Response(resp)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, fmt.Errorf("%s: %w", op, apiError(resp, texts))
+		return nil, apiError(resp, texts)
 	}
 	var g *clients.Generation
-	if req.Stream {
+	if body.Stream {
 		g, err = readStream(ctx, resp.Body, texts)
 	} else {
 		g, err = readOne(ctx, resp.Body, texts)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, err
 	}
 	if g.Model == "" {
 		g.Model = body.Model

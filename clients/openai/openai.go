@@ -11,8 +11,13 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/llmq/llmq/clients"
+	"github.com/llmq/llmq/clients/internal/genai"
 	"github.com/llmq/llmq/clients/internal/redact"
 )
 
@@ -44,6 +49,11 @@ type Config struct {
 	// Model is the embedding model used when a request names none.
 	// Default DefaultModel.
 	Model string
+	// TracerProvider and MeterProvider receive a CLIENT span and the
+	// gen_ai.client.* metrics for every call (OpenTelemetry GenAI
+	// conventions). Default: the global ones.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 // Client calls one OpenAI-compatible server. It is safe for concurrent use.
@@ -54,6 +64,7 @@ type Client struct {
 	auth     string
 	key      string
 	model    string
+	obs      *genai.Instruments
 }
 
 // New returns a Client that sends its requests through hc, the process's
@@ -73,12 +84,21 @@ func New(hc *http.Client, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("openai: BaseURL %w", err)
 	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, fmt.Errorf("openai: BaseURL %w", err)
+	}
+	obs, err := genai.New(Provider, u, cfg.TracerProvider, cfg.MeterProvider)
+	if err != nil {
+		return nil, fmt.Errorf("openai: %w", err)
+	}
 	c := &Client{
 		hc:       hc,
 		base:     base,
 		embedURL: base + "/embeddings",
 		key:      cfg.APIKey,
 		model:    cfg.Model,
+		obs:      obs,
 	}
 	if cfg.APIKey != "" {
 		c.auth = "Bearer " + cfg.APIKey
@@ -98,14 +118,16 @@ type embedRequest struct {
 }
 
 type embedResponse struct {
-	Data []struct {
-		Index     int             `json:"index"`
-		Embedding json.RawMessage `json:"embedding"`
-	} `json:"data"`
-	Model string `json:"model"`
+	Data  []embedData `json:"data"`
+	Model string      `json:"model"`
 	Usage struct {
 		PromptTokens int `json:"prompt_tokens"`
 	} `json:"usage"`
+}
+
+type embedData struct {
+	Index     int             `json:"index"`
+	Embedding json.RawMessage `json:"embedding"`
 }
 
 // Embed sends req to POST {BaseURL}/embeddings in one request and returns
@@ -116,7 +138,8 @@ type embedResponse struct {
 // refused with an error wrapping ErrInvalidRequest. A non-2xx answer is
 // returned as a *clients.APIError. An answer that is not one vector per
 // input of one length (req.Dimensions, when set) is an error. Errors caused
-// by ctx wrap ctx.Err().
+// by ctx wrap ctx.Err(). Every request sent is reported as a span and in
+// the gen_ai.client.* metrics (see Config).
 func (c *Client) Embed(ctx context.Context, req clients.EmbedRequest) (*clients.Embeddings, error) {
 	if err := validate(req); err != nil {
 		return nil, fmt.Errorf("openai embeddings: %w", err)
@@ -125,6 +148,18 @@ func (c *Client) Embed(ctx context.Context, req clients.EmbedRequest) (*clients.
 	if model == "" {
 		model = c.model
 	}
+	ctx, call := c.obs.Start(ctx, genai.Embeddings, model)
+	res, err := c.embed(ctx, call, req, model)
+	if res != nil {
+		call.Usage(res.Model, res.InputTokens, 0)
+	}
+	call.End(err)
+	return res, err
+}
+
+// embed sends one embeddings request and decodes its answer; the response
+// body has been read and closed when it returns.
+func (c *Client) embed(ctx context.Context, call *genai.Call, req clients.EmbedRequest, model string) (*clients.Embeddings, error) {
 	body, err := json.Marshal(embedRequest{
 		Model:          model,
 		Input:          req.Input,
@@ -148,11 +183,12 @@ func (c *Client) Embed(ctx context.Context, req clients.EmbedRequest) (*clients.
 		return nil, fmt.Errorf("openai embeddings: %w", ctxErr(ctx, err))
 	}
 	defer clients.DrainClose(resp.Body)
+	call.Response(resp)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, fmt.Errorf("openai embeddings: %w", c.apiError(resp, req.Input))
 	}
 	var er embedResponse
-	if err := json.NewDecoder(resp.Body).Decode(&er); err != nil {
+	if err := decodeEmbedResponse(resp, &er); err != nil {
 		return nil, fmt.Errorf("openai embeddings: decode response: %w", ctxErr(ctx, err))
 	}
 	vecs, err := vectors(&er, len(req.Input), req.Dimensions)
@@ -198,6 +234,7 @@ func vectors(er *embedResponse, n, dims int) ([][]float32, error) {
 	}
 	out := make([][]float32, n)
 	seen := make([]bool, n)
+	var scratch []byte // base64 is decoded here, then converted
 	for _, d := range er.Data {
 		if d.Index < 0 || d.Index >= n {
 			return nil, fmt.Errorf("vector index %d out of range [0, %d)", d.Index, n)
@@ -206,7 +243,7 @@ func vectors(er *embedResponse, n, dims int) ([][]float32, error) {
 			return nil, fmt.Errorf("vector index %d appears twice", d.Index)
 		}
 		seen[d.Index] = true
-		v, err := decodeVector(d.Embedding)
+		v, err := decodeVector(d.Embedding, &scratch)
 		if err != nil {
 			return nil, fmt.Errorf("vector %d: %w", d.Index, err)
 		}
@@ -225,14 +262,15 @@ func vectors(er *embedResponse, n, dims int) ([][]float32, error) {
 }
 
 // decodeVector reads one "embedding" value: a base64 string of
-// little-endian float32s, or a JSON array of numbers.
-func decodeVector(raw json.RawMessage) ([]float32, error) {
+// little-endian float32s, or a JSON array of numbers. *scratch is a buffer
+// it may grow and reuse.
+func decodeVector(raw json.RawMessage, scratch *[]byte) ([]float32, error) {
 	if len(raw) == 0 {
 		return nil, errors.New("no embedding")
 	}
 	switch raw[0] {
 	case '"':
-		return decodeBase64(raw)
+		return decodeBase64(raw, scratch)
 	case '[':
 		var v []float32
 		if err := json.Unmarshal(raw, &v); err != nil {
@@ -243,7 +281,7 @@ func decodeVector(raw json.RawMessage) ([]float32, error) {
 	return nil, errors.New("embedding is neither a base64 string nor an array")
 }
 
-func decodeBase64(raw json.RawMessage) ([]float32, error) {
+func decodeBase64(raw json.RawMessage, scratch *[]byte) ([]float32, error) {
 	// Base64 needs no JSON escapes, so the bytes between the quotes are
 	// the text; unquote only for a server that escapes "/" or the like.
 	b64 := raw[1 : len(raw)-1]
@@ -254,7 +292,10 @@ func decodeBase64(raw json.RawMessage) ([]float32, error) {
 		}
 		b64 = []byte(s)
 	}
-	buf := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
+	if need := base64.StdEncoding.DecodedLen(len(b64)); cap(*scratch) < need {
+		*scratch = make([]byte, need)
+	}
+	buf := (*scratch)[:cap(*scratch)]
 	n, err := base64.StdEncoding.Decode(buf, b64)
 	if err != nil {
 		return nil, fmt.Errorf("embedding base64: %w", err)

@@ -17,13 +17,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/llmq/llmq/clients"
+	"github.com/llmq/llmq/internal/redisserver"
 	"github.com/llmq/llmq/simulator"
 )
 
@@ -31,6 +35,7 @@ import (
 var sampleCorpus []byte
 
 type options struct {
+	redis       string
 	file        string
 	out         string
 	batchSize   int
@@ -47,7 +52,7 @@ type demo struct {
 	corpus         []byte
 
 	redisURL, redisDesc string
-	redisCmd            *exec.Cmd
+	redis               *redisserver.Server
 	miniredis           *miniredis.Miniredis
 
 	sim        *simulator.Simulator
@@ -101,18 +106,13 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	start := time.Now()
-	enq := exec.CommandContext(ctx, filepath.Join(d.binDir, "enqueue"), "embed", "--file", "-",
-		"--batch-size", fmt.Sprint(d.opts.batchSize), "--wait", "--out", d.opts.out)
-	enq.Env = append(os.Environ(), "REDIS_URL="+d.redisURL)
-	enq.Stdin = bytes.NewReader(d.corpus)
-	var enqErr bytes.Buffer
-	enq.Stdout, enq.Stderr = d.stdout, &enqErr
-	if err := enq.Run(); err != nil {
-		return fmt.Errorf("enqueue: %w\n%s", err, enqErr.String())
+	j, err := d.runJob(ctx)
+	if err != nil {
+		return err
 	}
 	wall := time.Since(start)
 
-	pools, err := d.workerStats(ctx)
+	pools, err := d.workerMetrics(ctx)
 	if err != nil {
 		return err
 	}
@@ -125,22 +125,71 @@ func (d *demo) run(ctx context.Context) error {
 	}
 
 	oa := pools["openai"]
-	tasks := (len(texts) + d.opts.batchSize - 1) / d.opts.batchSize
 	fmt.Fprintln(d.stdout, "summary")
 	d.say("redis:             %s", d.redisDesc)
 	d.say("provider:          %s", d.provider)
-	d.say("documents:         %d in %d tasks (batch size %d, worker concurrency %d)", len(texts), tasks, d.opts.batchSize, d.opts.concurrency)
+	d.say("job:               %s (enqueue embed --file, status --wait, results)", j.ID)
+	d.say("documents:         %d in %d tasks (batch size %d, worker concurrency %d)", len(texts), j.Batches, d.opts.batchSize, d.opts.concurrency)
 	d.say("wall time:         %s (enqueue to last result written)", wall.Round(time.Millisecond))
 	d.say("embeddings/s:      %.0f", float64(len(texts))/wall.Seconds())
-	d.say("HTTP requests:     %d (%d embedding requests + 1 warm-up)", oa.Requests, oa.Requests-1)
+	d.say("HTTP requests:     %d (%d embedding requests + %d warm-up)", oa.Requests, oa.Operations, oa.Requests-oa.Operations)
+	d.say("request latency:   %.1f ms mean, to the end of the response body", 1000*oa.Seconds/float64(max(oa.Operations, 1)))
 	conns := fmt.Sprintf("%d opened by the worker", oa.Dials)
 	if d.sim != nil {
 		conns += fmt.Sprintf(", %d accepted by the simulator", d.sim.Stats().Connections)
 	}
 	d.say("TCP connections:   %s", conns)
-	d.say("connection reuse:  %.1f%% of requests rode an open connection", oa.ReusePercent())
+	d.say("connection reuse:  %.1f%% of requests rode an open connection", oa.reusePercent())
 	d.say("results:           %s (%s)", d.opts.out, verified)
 	return nil
+}
+
+// jobStatus is what the demo reads of enqueue status --json.
+type jobStatus struct {
+	ID      string `json:"id"`
+	Batches int    `json:"batches"`
+	Done    int    `json:"done"`
+	Failed  int    `json:"failed"`
+}
+
+// runJob runs the bulk job flow with bin/enqueue: submit the corpus as a
+// job, follow it to the end, export its results.
+func (d *demo) runJob(ctx context.Context) (*jobStatus, error) {
+	corpus := filepath.Join(d.tmp, "corpus.jsonl")
+	if err := os.WriteFile(corpus, d.corpus, 0o600); err != nil {
+		return nil, err
+	}
+	enqueue := func(args ...string) ([]byte, error) {
+		cmd := exec.CommandContext(ctx, filepath.Join(d.binDir, "enqueue"), args...)
+		cmd.Env = append(os.Environ(), "REDIS_URL="+d.redisURL)
+		var stderr bytes.Buffer
+		cmd.Stderr = io.MultiWriter(d.stderr, &stderr)
+		out, err := cmd.Output()
+		if err != nil {
+			return nil, fmt.Errorf("enqueue %s: %w\n%s", args[0], err, stderr.String())
+		}
+		return out, nil
+	}
+	out, err := enqueue("embed", "--file", corpus, "--batch-size", fmt.Sprint(d.opts.batchSize))
+	if err != nil {
+		return nil, err
+	}
+	id := string(bytes.TrimSpace(out))
+	if out, err = enqueue("status", id, "--wait", "--json"); err != nil {
+		return nil, err
+	}
+	var st jobStatus
+	if err := json.Unmarshal(out, &st); err != nil {
+		return nil, fmt.Errorf("enqueue status: %w", err)
+	}
+	errorsFile := strings.TrimSuffix(d.opts.out, ".jsonl") + "-errors.jsonl"
+	if _, err := enqueue("results", id, "--out", d.opts.out, "--errors", errorsFile); err != nil {
+		return nil, err
+	}
+	if st.Failed > 0 {
+		return nil, fmt.Errorf("job %s: %d items failed (see %s)", id, st.Failed, errorsFile)
+	}
+	return &st, nil
 }
 
 // readCorpus returns the corpus texts by id, in order.
@@ -165,42 +214,34 @@ func readCorpus(b []byte) ([][2]string, error) {
 }
 
 // startRedis starts a private redis-server on a free port, or an embedded
-// Redis when redis-server is not installed.
+// Redis when redis-server is not installed (or -redis embedded asks for it).
 func (d *demo) startRedis(ctx context.Context) error {
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
+	var srv *redisserver.Server
+	err := redisserver.ErrNotFound
+	if d.opts.redis != "embedded" {
+		srv, err = redisserver.Start(ctx, redisserver.Config{Dir: d.tmp, Args: []string{"--maxmemory-policy", "noeviction"}})
+	}
+	if errors.Is(err, redisserver.ErrNotFound) && d.opts.redis != "server" {
 		m, err := miniredis.Run()
 		if err != nil {
 			return fmt.Errorf("embedded redis: %w", err)
 		}
 		d.miniredis = m
 		d.redisURL = "redis://" + m.Addr() + "/0"
-		d.redisDesc = "embedded Redis (miniredis) on " + m.Addr() + ": redis-server is not installed"
+		why := "redis-server is not installed"
+		if d.opts.redis == "embedded" {
+			why = "-redis embedded"
+		}
+		d.redisDesc = "embedded Redis (miniredis) on " + m.Addr() + ": " + why
 		return nil
 	}
-	port, err := freePort()
 	if err != nil {
 		return err
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	d.redisCmd = exec.Command(path, "--bind", "127.0.0.1", "--port", fmt.Sprint(port),
-		"--save", "", "--appendonly", "no", "--dir", d.tmp, "--maxmemory-policy", "noeviction",
-		"--logfile", filepath.Join(d.tmp, "redis.log"))
-	if err := d.redisCmd.Start(); err != nil {
-		return fmt.Errorf("start redis-server: %w", err)
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for rdb.Ping(ctx).Err() != nil {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("redis-server did not answer on %s (log: %s)", addr, filepath.Join(d.tmp, "redis.log"))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	version := rdb.InfoMap(ctx, "server").Item("Server", "redis_version")
-	d.redisURL = "redis://" + addr + "/0"
-	d.redisDesc = fmt.Sprintf("private redis-server %s on %s (%s)", version, addr, path)
+	d.redis = srv
+	version, _ := srv.Version(ctx)
+	d.redisURL = srv.URL()
+	d.redisDesc = fmt.Sprintf("private redis-server %s on %s (%s)", version, srv.Addr(), srv.Bin())
 	return nil
 }
 
@@ -278,20 +319,66 @@ func (d *demo) startWorker(ctx context.Context) error {
 	}
 }
 
-func (d *demo) workerStats(ctx context.Context) (map[string]clients.StatsSnapshot, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.workerAddr+"/stats", nil)
+// pool is what the worker's metrics say of one provider.
+type pool struct {
+	// Requests, Reused and Dials: HTTP requests, those that rode a
+	// connection which had carried one before, and connections opened.
+	Requests, Reused, Dials int64
+	// Operations and Seconds: provider calls and their total duration.
+	Operations int64
+	Seconds    float64
+}
+
+func (p pool) reusePercent() float64 {
+	if p.Requests == 0 {
+		return 0
+	}
+	return 100 * float64(p.Reused) / float64(p.Requests)
+}
+
+// workerMetrics scrapes the worker's /metrics, as Prometheus would, and
+// sums the connection and request metrics by provider.
+func (d *demo) workerMetrics(ctx context.Context) (map[string]pool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.workerAddr+"/metrics", nil)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("worker stats: %w", err)
+		return nil, fmt.Errorf("worker metrics: %w", err)
 	}
 	defer clients.DrainClose(resp.Body)
-	var out map[string]clients.StatsSnapshot
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return nil, fmt.Errorf("worker stats: %w", err)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("worker metrics: %w", err)
 	}
+	out := map[string]pool{}
+	each := func(family string, fn func(p *pool, labels map[string]string, m *dto.Metric)) {
+		for _, m := range families[family].GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			p := out[labels["gen_ai_provider_name"]]
+			fn(&p, labels, m)
+			out[labels["gen_ai_provider_name"]] = p
+		}
+	}
+	each("llmq_http_client_requests_total", func(p *pool, labels map[string]string, m *dto.Metric) {
+		n := int64(m.GetCounter().GetValue())
+		p.Requests += n
+		if labels["llmq_connection_reused"] == "true" {
+			p.Reused += n
+		}
+	})
+	each("llmq_http_client_connections_dialed_total", func(p *pool, _ map[string]string, m *dto.Metric) {
+		p.Dials += int64(m.GetCounter().GetValue())
+	})
+	each("gen_ai_client_operation_duration_seconds", func(p *pool, _ map[string]string, m *dto.Metric) {
+		p.Operations += int64(m.GetHistogram().GetSampleCount())
+		p.Seconds += m.GetHistogram().GetSampleSum()
+	})
 	return out, nil
 }
 
@@ -378,9 +465,8 @@ func (d *demo) stop() {
 	if d.simServer != nil {
 		d.simServer.Close()
 	}
-	if d.redisCmd != nil {
-		_ = d.redisCmd.Process.Signal(syscall.SIGTERM)
-		_ = d.redisCmd.Wait()
+	if d.redis != nil {
+		d.redis.Stop()
 	}
 	if d.miniredis != nil {
 		d.miniredis.Close()

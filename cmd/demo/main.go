@@ -5,9 +5,9 @@
 // It needs no API key and no running Redis. It starts a private
 // redis-server when one is installed (else an embedded Redis), the provider
 // simulator over TLS with HTTP/2 (or, when OPENAI_API_KEY is set, the real
-// OpenAI-compatible endpoint at OPENAI_BASE_URL), and bin/worker; it
-// enqueues the corpus with bin/enqueue, waits for every result, checks
-// them, and stops everything it started.
+// OpenAI-compatible endpoint at OPENAI_BASE_URL), and bin/worker; it runs
+// the corpus as a bulk job with bin/enqueue (embed --file, status --wait,
+// results), checks every result, and stops everything it started.
 package main
 
 import (
@@ -18,6 +18,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/llmq/llmq/job"
 )
 
 func main() {
@@ -36,8 +38,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options
 	fs.StringVar(&o.file, "file", "", "JSONL corpus of {\"id\", \"text\"} lines (default: the built-in sample of 1,500 documents)")
 	fs.StringVar(&o.out, "out", "out/demo-results.jsonl", "where the results are written")
-	fs.IntVar(&o.batchSize, "batch-size", 64, "texts per task")
+	fs.IntVar(&o.batchSize, "batch-size", job.DefaultBatchSize, "texts per task")
 	fs.IntVar(&o.concurrency, "concurrency", 50, "worker concurrency")
+	fs.StringVar(&o.redis, "redis", "auto", "auto: a private redis-server if one is installed, else an embedded Redis; server; embedded")
 	fs.IntVar(&o.dim, "dim", 1536, "simulator: vector dimensions")
 	fs.DurationVar(&o.latency, "latency", 20_000_000, "simulator: latency added to every request")
 	if err := fs.Parse(args); err != nil {

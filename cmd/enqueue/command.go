@@ -16,7 +16,9 @@ import (
 
 	"github.com/llmq/llmq/clients"
 	"github.com/llmq/llmq/config"
+	"github.com/llmq/llmq/job"
 	"github.com/llmq/llmq/tasks"
+	"github.com/llmq/llmq/telemetry"
 )
 
 // command is one subcommand of enqueue.
@@ -42,19 +44,20 @@ func commonFlags(fs *flag.FlagSet) *options {
 	o := &options{}
 	fs.StringVar(&o.queue, "queue", "", "queue to put the tasks in (default: embeddings or generation)")
 	fs.StringVar(&o.model, "model", "", "model to ask for (default: the worker's default for the provider)")
-	fs.BoolVar(&o.wait, "wait", false, "wait until every task has finished and print the results as JSONL")
-	fs.StringVar(&o.out, "out", "-", "with --wait: file to write the results to (- is standard output)")
+	fs.BoolVar(&o.wait, "wait", false, "follow the tasks to the end and write their results as JSONL (exit status 1 if any failed)")
+	fs.StringVar(&o.out, "out", "", "file to write the results to; implies --wait (default with --wait: standard output)")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "tasks sent to Redis at once")
 	return o
 }
 
 // environment is what a command runs with.
 type environment struct {
-	cfg    config.EnqueueEnv
-	opts   options
-	stdin  io.Reader
-	stdout io.Writer
-	stderr io.Writer
+	cfg      config.EnqueueEnv
+	opts     options
+	producer *telemetry.Producer // a PRODUCER span per task
+	stdin    io.Reader
+	stdout   io.Writer
+	stderr   io.Writer
 }
 
 // open returns the input file, or standard input for "-".
@@ -91,14 +94,16 @@ type embedCommand struct {
 	provider   string
 	dimensions int
 	batchSize  int
+	job        jobFlags
 }
 
 func (c *embedCommand) flags(fs *flag.FlagSet) {
 	fs.Var(&c.texts, "text", "a text to embed (repeatable)")
-	fs.StringVar(&c.file, "file", "", `JSONL file of {"id": ..., "text": ...} lines; - reads standard input`)
+	fs.StringVar(&c.file, "file", "", `JSONL file of {"id", "text"} lines or OpenAI Batch API request lines, run as a job; - reads standard input`)
 	fs.StringVar(&c.provider, "provider", tasks.ProviderOpenAI, "openai (any OpenAI-compatible endpoint) or ollama")
 	fs.IntVar(&c.dimensions, "dimensions", 0, "shorten vectors to this many dimensions (0: the model's own)")
-	fs.IntVar(&c.batchSize, "batch-size", 64, fmt.Sprintf("texts per task, 1 to %d: each task is one provider request", tasks.MaxEmbedInputs))
+	fs.IntVar(&c.batchSize, "batch-size", job.DefaultBatchSize, fmt.Sprintf("texts per task, 1 to %d: each task is one provider request", tasks.MaxEmbedInputs))
+	c.job.flags(fs)
 }
 
 func (c *embedCommand) check() error {
@@ -114,16 +119,16 @@ func (c *embedCommand) check() error {
 	case c.provider != tasks.ProviderOpenAI && c.provider != tasks.ProviderOllama:
 		return fmt.Errorf("--provider must be %s or %s", tasks.ProviderOpenAI, tasks.ProviderOllama)
 	}
-	return nil
-}
-
-// embedLine is one line of an embed input file.
-type embedLine struct {
-	ID   string `json:"id"`
-	Text string `json:"text"`
+	if c.file == "" && c.job.set() {
+		return errors.New("--job, --strict, --errors, --format and the token limits apply to --file only")
+	}
+	return c.job.check()
 }
 
 func (c *embedCommand) run(ctx context.Context, env *environment) error {
+	if c.file != "" {
+		return c.runJob(ctx, env)
+	}
 	q, err := newQueue(ctx, env)
 	if err != nil {
 		return err
@@ -135,11 +140,13 @@ func (c *embedCommand) run(ctx context.Context, env *environment) error {
 		if len(batch.Texts) == 0 {
 			return nil
 		}
-		t, err := tasks.NewEmbedTask(batch, env.taskOptions()...)
+		ctx, send := env.producer.Start(ctx, tasks.TypeEmbed)
+		t, err := tasks.NewEmbedTaskWithHeaders(batch, send.Headers(), env.taskOptions()...)
 		if err != nil {
+			send.End(nil, err)
 			return err
 		}
-		if err := q.submit(ctx, t, batch.IDs); err != nil {
+		if err := q.submit(ctx, send, t, batch.IDs); err != nil {
 			return err
 		}
 		batch.Texts, batch.IDs = nil, nil
@@ -154,30 +161,11 @@ func (c *embedCommand) run(ctx context.Context, env *environment) error {
 		return nil
 	}
 
-	if c.file == "" {
-		for i, text := range c.texts {
-			if text == "" {
-				return fmt.Errorf("--text %d is empty", i+1)
-			}
-			if err := add(strconv.Itoa(i+1), text); err != nil {
-				return err
-			}
+	for i, text := range c.texts {
+		if text == "" {
+			return fmt.Errorf("--text %d is empty", i+1)
 		}
-	} else {
-		err := readLines(env, c.file, func(n int, line []byte) error {
-			var l embedLine
-			if err := json.Unmarshal(line, &l); err != nil {
-				return badLine("not a JSON object: %v", err)
-			}
-			if l.Text == "" {
-				return badLine(`no "text"`)
-			}
-			if l.ID == "" {
-				l.ID = strconv.Itoa(n)
-			}
-			return add(l.ID, l.Text)
-		})
-		if err != nil {
+		if err := add(strconv.Itoa(i+1), text); err != nil {
 			return err
 		}
 	}
@@ -229,14 +217,16 @@ func (c *generateCommand) run(ctx context.Context, env *environment) error {
 		if l.System == "" {
 			l.System = c.system
 		}
-		t, err := tasks.NewGenerateTask(tasks.GeneratePayload{
+		ctx, send := env.producer.Start(ctx, tasks.TypeGenerate)
+		t, err := tasks.NewGenerateTaskWithHeaders(tasks.GeneratePayload{
 			Model: env.opts.model, Prompt: l.Prompt, System: l.System,
 			Messages: l.Messages, Options: l.Options, Stream: c.stream, ID: l.ID,
-		}, env.taskOptions()...)
+		}, send.Headers(), env.taskOptions()...)
 		if err != nil {
+			send.End(nil, err)
 			return err
 		}
-		return q.submit(ctx, t, []string{l.ID})
+		return q.submit(ctx, send, t, []string{l.ID})
 	}
 	if c.file == "" {
 		if err := submit(generateLine{ID: "1", Prompt: c.prompt}); err != nil {

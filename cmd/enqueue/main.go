@@ -1,11 +1,12 @@
-// Command enqueue puts llmq tasks into Redis: embedding tasks from texts or
-// a JSONL file, and generation tasks from prompts. With --wait it follows
-// the tasks to the end and prints their results as JSONL.
+// Command enqueue puts llmq tasks into Redis and follows them: bulk
+// embedding jobs from a JSONL file, embedding tasks from texts, and
+// generation tasks from prompts.
 //
+//	enqueue embed --file docs.jsonl               # prints the job ID
+//	enqueue status JOB [--wait]
+//	enqueue results JOB --out results.jsonl --errors errors.jsonl [--delete]
 //	enqueue embed --text "hello world" --wait
-//	enqueue embed --file docs.jsonl --batch-size 64 --wait --out vectors.jsonl
 //	enqueue generate --prompt "Why is the sky blue?" --wait
-//	enqueue generate --file prompts.jsonl
 //
 // Configuration comes from the environment; see --help.
 package main
@@ -16,13 +17,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/redis/go-redis/v9/logging"
 
 	"github.com/llmq/llmq/config"
+	"github.com/llmq/llmq/telemetry"
 )
 
 // Exit statuses.
@@ -43,16 +47,24 @@ func main() {
 }
 
 const usage = `Usage:
-  enqueue embed    (--text TEXT ... | --file FILE.jsonl) [flags]
+  enqueue embed    --file FILE.jsonl [flags]     submit a bulk job; prints its ID
+  enqueue status   JOB [--wait] [--json]         counts, rate; --wait follows to the end
+  enqueue results  JOB [--out FILE] [--errors FILE] [--format simple|batch] [--delete]
+  enqueue embed    --text TEXT ... [flags]
   enqueue generate (--prompt TEXT | --file FILE.jsonl) [flags]
 
-Input files hold one JSON object per line:
-  embed:    {"id": "doc-1", "text": "..."}
-  generate: {"id": "q-1", "prompt": "..."}  or  {"id": "q-1", "messages": [{"role": "user", "content": "..."}]}
-A file of "-" is read from standard input. A bad line is reported with its
-line number and skipped.
+Job input files hold one JSON object per line, either
+  {"id": "doc-1", "text": "..."}
+or OpenAI Batch API requests:
+  {"custom_id": "r1", "method": "POST", "url": "/v1/embeddings", "body": {"model": "...", "input": "..."}}
+Results come out in the same format, in input order. A FILE of "-" is
+standard input. A bad line is reported with its line number and skipped
+(--strict: nothing is enqueued). Running the same command again resumes
+the same job and enqueues only what is missing.
 
-Run "enqueue embed --help" or "enqueue generate --help" for the flags.
+generate files hold {"id": "q-1", "prompt": "..."} or {"id": "q-1", "messages": [...]}.
+
+Run "enqueue COMMAND --help" for a command's flags.
 
 Environment:
 `
@@ -72,27 +84,41 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	var cmd command
+	common := true
 	switch args[0] {
 	case "embed":
 		cmd = &embedCommand{}
 	case "generate":
 		cmd = &generateCommand{}
+	case "status":
+		cmd, common = &statusCommand{}, false
+	case "results":
+		cmd, common = &resultsCommand{}, false
 	default:
-		fmt.Fprintf(stderr, "enqueue: unknown command %q (want embed or generate)\n", args[0])
+		fmt.Fprintf(stderr, "enqueue: unknown command %q (want embed, status, results or generate)\n", args[0])
 		return exitUsage
 	}
 	fs := flag.NewFlagSet("enqueue "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	opts := commonFlags(fs)
+	opts := &options{}
+	if common {
+		opts = commonFlags(fs)
+	}
 	cmd.flags(fs)
-	if err := fs.Parse(args[1:]); err != nil {
+	positional, err := parseFlags(fs, args[1:])
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
 		return exitUsage
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "enqueue %s: unexpected argument %q\n", args[0], fs.Arg(0))
+	if a, ok := cmd.(interface{ setArgs([]string) error }); ok {
+		if err := a.setArgs(positional); err != nil {
+			fmt.Fprintf(stderr, "enqueue %s: %v\n", args[0], err)
+			return exitUsage
+		}
+	} else if len(positional) > 0 {
+		fmt.Fprintf(stderr, "enqueue %s: unexpected argument %q\n", args[0], positional[0])
 		return exitUsage
 	}
 	if err := cmd.check(); err != nil {
@@ -104,10 +130,46 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "enqueue: %v\n", err)
 		return exitUsage
 	}
-	env := &environment{cfg: cfg, opts: *opts, stdin: stdin, stdout: stdout, stderr: stderr}
+	logger, err := telemetry.NewLogger(stderr, cfg.Log)
+	if err != nil {
+		fmt.Fprintf(stderr, "enqueue: %v\n", err)
+		return exitUsage
+	}
+	tel, err := telemetry.Setup(ctx, cfg.Telemetry, telemetry.Options{ServiceName: "llmq-enqueue", Logger: logger})
+	if err != nil {
+		fmt.Fprintf(stderr, "enqueue: %v\n", err)
+		return exitFailed
+	}
+	defer flush(tel, logger)
+	env := &environment{cfg: cfg, opts: *opts, producer: telemetry.NewProducer(tel.Providers), stdin: stdin, stdout: stdout, stderr: stderr}
 	if err := cmd.run(ctx, env); err != nil {
 		fmt.Fprintf(stderr, "enqueue %s: %v\n", args[0], err)
 		return exitFailed
 	}
 	return exitOK
+}
+
+// parseFlags parses args, which may mix flags and positional arguments
+// ("status JOB --wait"), and returns the positional ones.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// flush sends the spans still buffered before the process exits.
+func flush(tel *telemetry.Telemetry, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tel.Shutdown(ctx); err != nil {
+		logger.Warn("telemetry not flushed", slog.String("error", err.Error()))
+	}
 }

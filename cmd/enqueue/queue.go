@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/llmq/llmq/tasks"
+	"github.com/llmq/llmq/telemetry"
 )
 
 // record is one enqueued task, numbered in input order.
@@ -42,7 +43,8 @@ type queue struct {
 	existing int
 }
 
-func newQueue(ctx context.Context, env *environment) (*queue, error) {
+// connect returns a client of the configured Redis once it answers.
+func connect(ctx context.Context, env *environment) (redis.UniversalClient, error) {
 	opt, err := env.cfg.Redis.ConnOpt()
 	if err != nil {
 		return nil, err
@@ -56,6 +58,14 @@ func newQueue(ctx context.Context, env *environment) (*queue, error) {
 	if err := rdb.Ping(pingCtx).Err(); err != nil {
 		rdb.Close()
 		return nil, fmt.Errorf("redis unreachable: %w", err)
+	}
+	return rdb, nil
+}
+
+func newQueue(ctx context.Context, env *environment) (*queue, error) {
+	rdb, err := connect(ctx, env)
+	if err != nil {
+		return nil, err
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(env.opts.concurrency, 1))
@@ -77,9 +87,11 @@ func (q *queue) close() {
 
 // submit enqueues t in the background; it blocks while all goroutines are
 // busy and returns the first error any of them met. A task that is already
-// queued (same payload, so same ID) is counted, not sent twice.
-func (q *queue) submit(ctx context.Context, t *asynq.Task, itemIDs []string) error {
+// queued (same payload, so same ID) is counted, not sent twice. send, the
+// task's PRODUCER span, ends when the task is in Redis.
+func (q *queue) submit(ctx context.Context, send *telemetry.Send, t *asynq.Task, itemIDs []string) error {
 	if err := q.gctx.Err(); err != nil {
+		send.End(nil, err)
 		return q.group.Wait()
 	}
 	q.mu.Lock()
@@ -88,6 +100,7 @@ func (q *queue) submit(ctx context.Context, t *asynq.Task, itemIDs []string) err
 	q.mu.Unlock()
 	q.group.Go(func() error {
 		info, err := q.client.EnqueueContext(q.gctx, t)
+		send.End(info, err)
 		existing := false
 		switch {
 		case errors.Is(err, asynq.ErrTaskIDConflict):
@@ -140,7 +153,7 @@ func (q *queue) finish(ctx context.Context, write resultWriter) error {
 		fmt.Fprintf(q.env.stderr, "; %d task(s) were already queued", q.existing)
 	}
 	fmt.Fprintln(q.env.stderr)
-	if !q.env.opts.wait {
+	if !q.env.opts.wait && q.env.opts.out == "" {
 		for _, r := range q.records {
 			fmt.Fprintln(q.env.stdout, r.taskID)
 		}
@@ -156,7 +169,7 @@ const pollInterval = 100 * time.Millisecond
 // results in input order as they become available.
 func (q *queue) wait(ctx context.Context, write resultWriter) error {
 	var out io.Writer = q.env.stdout
-	if q.env.opts.out != "-" {
+	if q.env.opts.out != "-" && q.env.opts.out != "" {
 		f, err := os.Create(q.env.opts.out)
 		if err != nil {
 			return err

@@ -11,8 +11,14 @@ import (
 	"github.com/llmq/llmq/clients"
 )
 
-func healthHandler(rdb redis.UniversalClient, pools map[string]*clients.Stats) http.Handler {
+// healthHandler serves /healthz (the process is alive), /readyz (Redis
+// answers), /stats (connection pool counts as JSON) and, when metrics is
+// not nil, /metrics.
+func healthHandler(rdb redis.UniversalClient, pools map[string]*clients.Stats, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})

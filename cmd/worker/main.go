@@ -25,6 +25,7 @@ import (
 	"github.com/llmq/llmq/clients/ollama"
 	"github.com/llmq/llmq/clients/openai"
 	"github.com/llmq/llmq/config"
+	"github.com/llmq/llmq/job"
 	"github.com/llmq/llmq/tasks"
 	"github.com/llmq/llmq/telemetry"
 )
@@ -69,6 +70,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	redis.SetLogger(redisLogger{logger})
+	stopProfile, err := startCPUProfile(os.Getenv(cpuProfileEnv))
+	if err != nil {
+		fmt.Fprintf(stderr, "worker: %v\n", err)
+		return exitConfig
+	}
+	defer stopProfile()
 	if err := serve(ctx, cfg, logger); err != nil {
 		logger.Error("worker stopped", slog.String("error", err.Error()))
 		return exitFailed
@@ -95,33 +102,50 @@ func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger) error
 	if err := waitForRedis(ctx, rdb, 10*time.Second); err != nil {
 		return err
 	}
-
-	// One pooled *http.Client per provider for the whole process.
-	concurrency := cfg.Worker.Concurrency
-	openaiHTTP, openaiStats, err := clients.NewHTTPClient(poolConfig(logger, "openai", cfg.OpenAI.MaxConns, cfg.OpenAI.MaxIdleConns, cfg.OpenAI.Timeout, concurrency))
-	if err != nil {
-		return fmt.Errorf("openai client: %w", err)
-	}
-	ollamaHTTP, ollamaStats, err := clients.NewHTTPClient(poolConfig(logger, "ollama", cfg.Ollama.MaxConns, cfg.Ollama.MaxIdleConns, cfg.Ollama.Timeout, concurrency))
-	if err != nil {
-		return fmt.Errorf("ollama client: %w", err)
-	}
-	oa, err := openai.New(openaiHTTP, openai.Config{BaseURL: cfg.OpenAI.BaseURL, APIKey: cfg.OpenAI.APIKey, Model: cfg.OpenAI.EmbeddingModel})
+	tel, err := telemetry.Setup(ctx, cfg.Telemetry, telemetry.Options{
+		ServiceName: "llmq-worker", Prometheus: cfg.Worker.HTTPAddr != "", Logger: logger,
+	})
 	if err != nil {
 		return err
 	}
-	ol, err := ollama.New(ollamaHTTP, ollama.Config{Host: cfg.Ollama.Host, Model: cfg.Ollama.Model, EmbeddingModel: cfg.Ollama.EmbeddingModel})
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(flushCtx); err != nil {
+			logger.Warn("telemetry not flushed", slog.String("error", err.Error()))
+		}
+	}()
+
+	// One pooled *http.Client per provider for the whole process.
+	concurrency := cfg.Worker.Concurrency
+	openaiHTTP, openaiStats, err := clients.NewHTTPClient(poolConfig(logger, tel, "openai", cfg.OpenAI.MaxConns, cfg.OpenAI.MaxIdleConns, cfg.OpenAI.Timeout, concurrency))
+	if err != nil {
+		return fmt.Errorf("openai client: %w", err)
+	}
+	ollamaHTTP, ollamaStats, err := clients.NewHTTPClient(poolConfig(logger, tel, "ollama", cfg.Ollama.MaxConns, cfg.Ollama.MaxIdleConns, cfg.Ollama.Timeout, concurrency))
+	if err != nil {
+		return fmt.Errorf("ollama client: %w", err)
+	}
+	oa, err := openai.New(openaiHTTP, openai.Config{BaseURL: cfg.OpenAI.BaseURL, APIKey: cfg.OpenAI.APIKey, Model: cfg.OpenAI.EmbeddingModel,
+		TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider})
+	if err != nil {
+		return err
+	}
+	ol, err := ollama.New(ollamaHTTP, ollama.Config{Host: cfg.Ollama.Host, Model: cfg.Ollama.Model, EmbeddingModel: cfg.Ollama.EmbeddingModel,
+		TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider})
 	if err != nil {
 		return err
 	}
 	warm(ctx, logger, "openai", openaiHTTP, oa.WarmURL())
 	warm(ctx, logger, "ollama", ollamaHTTP, ol.WarmURL())
 
+	embed := tasks.NewEmbedHandler(map[string]tasks.Embedder{
+		tasks.ProviderOpenAI: oa,
+		tasks.ProviderOllama: ol,
+	}, logger, tasks.WithJobs(job.NewRecorder(rdb)), tasks.WithItemResults(rdb))
 	mux := tasks.NewMux(map[string]asynq.Handler{
-		tasks.TypeEmbed: tasks.NewEmbedHandler(map[string]tasks.Embedder{
-			tasks.ProviderOpenAI: oa,
-			tasks.ProviderOllama: ol,
-		}, logger),
+		tasks.TypeEmbed:     embed,
+		tasks.TypeEmbedItem: embed,
 		tasks.TypeGenerate: tasks.NewGenerateHandler(map[string]tasks.Generator{
 			tasks.ProviderOllama: ol,
 		}, logger),
@@ -140,14 +164,34 @@ func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger) error
 		ErrorHandler:             tasks.LogError(logger),
 		Logger:                   asynqLogger{logger},
 		LogLevel:                 asynqLevel(cfg.Log.Level),
+
+		// Always aggregate: grouped tasks wait forever on a queue whose
+		// servers do not.
+		GroupAggregator:  asynq.GroupAggregatorFunc(tasks.AggregateItems),
+		GroupMaxSize:     cfg.Group.MaxSize,
+		GroupMaxDelay:    cfg.Group.MaxDelay,
+		GroupGracePeriod: cfg.Group.GracePeriod,
 	})
-	if err := srv.Start(mux); err != nil {
+	instrument, err := telemetry.TaskMiddleware(tel.Providers)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(instrument(mux)); err != nil {
 		return fmt.Errorf("start task server: %w", err)
+	}
+	if tel.MetricsEnabled() {
+		// Queue sizes come from one worker at a time: see QueueReporter.
+		reporter, err := telemetry.StartQueueReporter(rdb, tel.Providers, logger, telemetry.QueueReporterConfig{})
+		if err != nil {
+			srv.Shutdown()
+			return err
+		}
+		defer reporter.Close()
 	}
 	logger.Info("worker started", slog.Int("concurrency", concurrency), slog.Any("queues", queues))
 
 	pools := map[string]*clients.Stats{"openai": openaiStats, "ollama": ollamaStats}
-	health, err := startHealth(cfg.Worker.HTTPAddr, rdb, pools, logger)
+	health, err := startHealth(cfg.Worker.HTTPAddr, healthHandler(rdb, pools, tel.MetricsHandler()), logger)
 	if err != nil {
 		srv.Shutdown()
 		return err
@@ -199,7 +243,7 @@ func waitForRedis(ctx context.Context, rdb redis.UniversalClient, wait time.Dura
 // to the worker's concurrency (capped by maxConns): below it, every task
 // that finishes while the pool is full closes its connection and another
 // task dials a new one.
-func poolConfig(logger *slog.Logger, provider string, maxConns, maxIdle int, timeout time.Duration, concurrency int) clients.Config {
+func poolConfig(logger *slog.Logger, tel *telemetry.Telemetry, provider string, maxConns, maxIdle int, timeout time.Duration, concurrency int) clients.Config {
 	want := concurrency
 	if maxConns > 0 {
 		want = min(want, maxConns)
@@ -213,7 +257,7 @@ func poolConfig(logger *slog.Logger, provider string, maxConns, maxIdle int, tim
 			slog.String("provider", provider), slog.Int("configured", maxIdle), slog.Int("raised_to", want))
 		maxIdle = want
 	}
-	return clients.Config{MaxConns: maxConns, MaxIdleConns: maxIdle, Timeout: timeout}
+	return clients.Config{MaxConns: maxConns, MaxIdleConns: maxIdle, Timeout: timeout, Provider: provider, MeterProvider: tel.MeterProvider}
 }
 
 // warm opens the first connection to a provider before tasks arrive.
@@ -227,10 +271,9 @@ func warm(ctx context.Context, logger *slog.Logger, provider string, hc *http.Cl
 	logger.Debug("provider connection warmed", slog.String("provider", provider))
 }
 
-// startHealth serves /healthz (the process is alive), /readyz (Redis
-// answers) and /stats (connection pool counts as JSON) on addr. An empty
-// addr serves nothing.
-func startHealth(addr string, rdb redis.UniversalClient, pools map[string]*clients.Stats, logger *slog.Logger) (*http.Server, error) {
+// startHealth serves h, the health and metrics endpoints, on addr. An
+// empty addr serves nothing.
+func startHealth(addr string, h http.Handler, logger *slog.Logger) (*http.Server, error) {
 	if addr == "" {
 		return nil, nil
 	}
@@ -238,7 +281,7 @@ func startHealth(addr string, rdb redis.UniversalClient, pools map[string]*clien
 	if err != nil {
 		return nil, fmt.Errorf("health endpoints: %w", err)
 	}
-	srv := &http.Server{Handler: healthHandler(rdb, pools), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("health endpoints stopped", slog.String("error", err.Error()))

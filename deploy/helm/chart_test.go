@@ -488,11 +488,11 @@ func checkServiceMonitor(t *testing.T, m *manifests) {
 }
 
 // TestProbesReachRealEndpoints runs the worker and the dashboard binaries
-// with the chart's default
+// with the chart's default (plus the ServiceMonitor)
 // environment (Redis, providers and ports moved to this machine) and sends
 // each rendered probe to them.
 func TestProbesReachRealEndpoints(t *testing.T) {
-	m := render(t)
+	m := render(t, "--set", "serviceMonitor.enabled=true")
 	redis := redistest.Start(t)
 	for _, component := range []string{"worker", "dashboard"} {
 		t.Run(component, func(t *testing.T) {
@@ -517,7 +517,23 @@ func TestProbesReachRealEndpoints(t *testing.T) {
 				vars = append(vars, k+"="+v)
 			}
 			p := proctest.Start(t, bin[component], proctest.Environ(vars...))
-			for name, probe := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
+			probes := map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe}
+			if component == "worker" {
+				// Prometheus scrapes the ServiceMonitor's path on the worker
+				// Service's port, which targets the container port "http".
+				if len(m.serviceMonitors) != 1 {
+					t.Fatalf("%d ServiceMonitors", len(m.serviceMonitors))
+				}
+				ep := m.serviceMonitors[0].Spec.Endpoints[0]
+				svc := m.services["worker"]
+				if svc.Spec.Ports[0].Name != ep.Port {
+					t.Fatalf("ServiceMonitor port %q, worker Service port %q", ep.Port, svc.Spec.Ports[0].Name)
+				}
+				probes["ServiceMonitor"] = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+					Path: ep.Path, Port: svc.Spec.Ports[0].TargetPort,
+				}}}
+			}
+			for name, probe := range probes {
 				probePort := strconv.Itoa(int(portNumber(t, c, *probe.HTTPGet)))
 				if probePort != chartPort {
 					t.Fatalf("%s probe port %s, the binary listens on %s", name, probePort, chartPort)

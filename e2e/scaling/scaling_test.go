@@ -216,7 +216,7 @@ func TestThreeWorkersShareAJob(t *testing.T) {
 	t.Logf("per-worker shares of %d tasks (%d items): %s", taskCount, items, strings.Join(shares, ", "))
 }
 
-var requeuedRE = regexp.MustCompile(`Pushed task id=([0-9a-f]+) back to queue`)
+var requeuedRE = regexp.MustCompile(`Pushed task id=(\S+) back to queue`)
 
 // TestWorkersJoinAndLeave: while 2 workers run a job, a third starts and
 // takes tasks, then one of the first two gets SIGTERM with running tasks

@@ -1,12 +1,13 @@
 package redistest
 
 import (
-	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llmq/llmq/internal/redisserver"
 )
 
 // clusterSlots is the number of hash slots of a Redis cluster.
@@ -19,26 +20,20 @@ const clusterSlots = 16384
 // masters without replicas.
 func StartCluster(t testing.TB, n int) []*Server {
 	t.Helper()
-	bin, err := Path()
-	if err != nil {
-		t.Fatal(err)
-	}
 	nodes := make([]*Server, n)
 	busPorts := make([]int, n)
 	for i := range n {
+		bus, err := redisserver.FreePort()
+		if err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
+		busPorts[i] = bus
 		dir := t.TempDir()
-		nodes[i] = start(t, &Server{t: t, bin: bin, dir: dir, args: func(port int) ([]string, error) {
-			bus, err := freePort()
-			if err != nil {
-				return nil, err
-			}
-			busPorts[i] = bus
-			return []string{
-				"--cluster-enabled", "yes",
-				"--cluster-config-file", filepath.Join(dir, "nodes-"+strconv.Itoa(port)+".conf"),
-				"--cluster-node-timeout", "2000",
-				"--cluster-port", strconv.Itoa(bus),
-			}, nil
+		nodes[i] = startWith(t, redisserver.Config{Dir: dir, Args: []string{
+			"--cluster-enabled", "yes",
+			"--cluster-config-file", filepath.Join(dir, "nodes.conf"),
+			"--cluster-node-timeout", "2000",
+			"--cluster-port", strconv.Itoa(bus),
 		}})
 	}
 	for i, s := range nodes {
@@ -47,7 +42,8 @@ func StartCluster(t testing.TB, n int) []*Server {
 			t.Fatalf("redistest: node %s: CLUSTER ADDSLOTSRANGE %d %d: %v", s.Addr(), first, last, err)
 		}
 		if i > 0 {
-			if _, err := nodes[0].Command("CLUSTER", "MEET", "127.0.0.1", strconv.Itoa(s.port), strconv.Itoa(busPorts[i])); err != nil {
+			host, port := splitAddr(t, s.Addr())
+			if _, err := nodes[0].Command("CLUSTER", "MEET", host, port, strconv.Itoa(busPorts[i])); err != nil {
 				t.Fatalf("redistest: CLUSTER MEET %s: %v", s.Addr(), err)
 			}
 		}
@@ -74,5 +70,5 @@ func ClusterURL(nodes []*Server) string {
 	for i, s := range nodes {
 		addrs[i] = s.Addr()
 	}
-	return fmt.Sprintf("redis-cluster://%s", strings.Join(addrs, ","))
+	return "redis-cluster://" + strings.Join(addrs, ",")
 }

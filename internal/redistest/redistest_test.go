@@ -1,9 +1,8 @@
 package redistest
 
 import (
-	"errors"
+	"context"
 	"fmt"
-	"net"
 	"os"
 	"runtime"
 	"strings"
@@ -22,10 +21,10 @@ func TestMain(m *testing.M) {
 func TestStart(t *testing.T) {
 	s := Start(t)
 
-	if got, err := command(s.Addr(), time.Second, "PING"); err != nil || got != "PONG" {
+	if got, err := command(s, "PING"); err != nil || got != "PONG" {
 		t.Fatalf("PING = %q, %v", got, err)
 	}
-	if !strings.HasPrefix(s.Addr(), "127.0.0.1:") || s.port == 0 || s.port == defaultRedisPort {
+	if !strings.HasPrefix(s.Addr(), "127.0.0.1:") || strings.HasSuffix(s.Addr(), ":0") || strings.HasSuffix(s.Addr(), ":6379") {
 		t.Errorf("Addr() = %q", s.Addr())
 	}
 	if want := "redis://" + s.Addr() + "/0"; s.URL() != want {
@@ -39,7 +38,7 @@ func TestStart(t *testing.T) {
 		{"save", ""},
 		{"appendonly", "no"},
 		{"bind", "127.0.0.1"},
-		{"dir", s.dir},
+		{"dir", s.srv.Dir()},
 	} {
 		t.Run(tt.param, func(t *testing.T) {
 			if got := configGet(t, s, tt.param); got != tt.want {
@@ -47,7 +46,7 @@ func TestStart(t *testing.T) {
 			}
 		})
 	}
-	if _, err := os.Stat(s.dir + "/redis.log"); err != nil {
+	if _, err := os.Stat(s.srv.Dir() + "/redis.log"); err != nil {
 		t.Errorf("log not in the test's directory: %v", err)
 	}
 }
@@ -68,7 +67,7 @@ func configGet(t *testing.T, s *Server, param string) string {
 func TestRestart(t *testing.T) {
 	s := Start(t)
 	addr := s.Addr()
-	if _, err := command(addr, time.Second, "SET", "k", "v"); err != nil {
+	if _, err := command(s, "SET", "k", "v"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -91,10 +90,10 @@ func TestRestart(t *testing.T) {
 	if s.Addr() != addr {
 		t.Errorf("Addr() after Restart = %q, want %q", s.Addr(), addr)
 	}
-	if got, err := command(addr, time.Second, "PING"); err != nil || got != "PONG" {
+	if got, err := command(s, "PING"); err != nil || got != "PONG" {
 		t.Fatalf("PING after Restart = %q, %v", got, err)
 	}
-	if got, err := command(addr, time.Second, "EXISTS", "k"); err != nil || got != "0" {
+	if got, err := command(s, "EXISTS", "k"); err != nil || got != "0" {
 		t.Errorf("EXISTS k after Restart = %q, %v; want 0 (data lost)", got, err)
 	}
 }
@@ -102,13 +101,13 @@ func TestRestart(t *testing.T) {
 func TestStop(t *testing.T) {
 	s := Start(t)
 	s.Stop()
-	if _, err := command(s.Addr(), time.Second, "PING"); err == nil {
+	if _, err := command(s, "PING"); err == nil {
 		t.Error("PING answered after Stop")
 	}
 	s.Stop() // idempotent
 
 	s.Restart() // starts a stopped server again
-	if got, err := command(s.Addr(), time.Second, "PING"); err != nil || got != "PONG" {
+	if got, err := command(s, "PING"); err != nil || got != "PONG" {
 		t.Errorf("PING after Stop and Restart = %q, %v", got, err)
 	}
 }
@@ -122,7 +121,7 @@ func TestParallelServers(t *testing.T) {
 		t.Run(fmt.Sprint("server", i), func(t *testing.T) {
 			t.Parallel()
 			s := Start(t)
-			if _, err := command(s.Addr(), time.Second, "SET", "owner", t.Name()); err != nil {
+			if _, err := command(s, "SET", "owner", t.Name()); err != nil {
 				t.Fatal(err)
 			}
 			mu.Lock()
@@ -132,70 +131,10 @@ func TestParallelServers(t *testing.T) {
 			}
 			addrs[s.Addr()] = t.Name()
 			// Each server holds only its own data.
-			if got, err := command(s.Addr(), time.Second, "GET", "owner"); err != nil || got != t.Name() {
+			if got, err := command(s, "GET", "owner"); err != nil || got != t.Name() {
 				t.Errorf("GET owner = %q, %v", got, err)
 			}
 		})
-	}
-}
-
-func TestPath(t *testing.T) {
-	t.Run("found", func(t *testing.T) {
-		path, err := Path()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi, err := os.Stat(path); err != nil || fi.IsDir() {
-			t.Errorf("Path() = %q: %v", path, err)
-		}
-	})
-	t.Run("REDIS_SERVER", func(t *testing.T) {
-		want, err := Path()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Setenv("REDIS_SERVER", want)
-		if got, err := Path(); err != nil || got != want {
-			t.Errorf("Path() = %q, %v; want %q", got, err, want)
-		}
-	})
-	t.Run("REDIS_SERVER missing", func(t *testing.T) {
-		t.Setenv("REDIS_SERVER", t.TempDir()+"/no-such-redis-server")
-		if _, err := Path(); err == nil || !strings.Contains(err.Error(), "REDIS_SERVER=") {
-			t.Errorf("Path() error = %v, want one naming REDIS_SERVER", err)
-		}
-	})
-	t.Run("not found", func(t *testing.T) {
-		t.Setenv("PATH", t.TempDir())
-		saved := searchDirs
-		searchDirs = []string{t.TempDir()}
-		t.Cleanup(func() { searchDirs = saved })
-		if _, err := Path(); !errors.Is(err, ErrNotFound) {
-			t.Errorf("Path() error = %v, want ErrNotFound", err)
-		}
-	})
-}
-
-// TestPortInUse checks that a port taken between freePort and the server's
-// bind is reported as errAddrInUse, which makes Start pick another.
-func TestPortInUse(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	bin, err := Path()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), port: l.Addr().(*net.TCPAddr).Port}
-	t.Cleanup(s.Stop)
-
-	s.mu.Lock()
-	err = s.startLocked()
-	s.mu.Unlock()
-	if !errors.Is(err, errAddrInUse) {
-		t.Errorf("start on a taken port: %v, want errAddrInUse", err)
 	}
 }
 
@@ -254,4 +193,11 @@ func TestStartReportsLog(t *testing.T) {
 	if !strings.Contains(rec.fatal, "exited at start") || !strings.Contains(rec.fatal, "FATAL CONFIG FILE ERROR") {
 		t.Errorf("Start failed with %q, want the server's output", rec.fatal)
 	}
+}
+
+// command sends one command to s and returns its reply.
+func command(s *Server, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return s.srv.Command(ctx, args...)
 }

@@ -1,28 +1,39 @@
 package redistest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llmq/llmq/internal/redisserver"
 )
+
+// startWith starts a redis-server with cfg (Dir defaults to a new
+// t.TempDir()) and registers t.Cleanup to stop it.
+func startWith(t testing.TB, cfg redisserver.Config) *Server {
+	t.Helper()
+	if cfg.Dir == "" {
+		cfg.Dir = t.TempDir()
+	}
+	srv, err := redisserver.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	t.Cleanup(srv.Stop)
+	return &Server{t: t, srv: srv}
+}
 
 // StartReplica starts a private redis-server, like Start, that replicates
 // primary. It returns once the replica answers, which may be before its
 // first synchronisation has finished: see WaitSynced.
 func StartReplica(t testing.TB, primary *Server) *Server {
 	t.Helper()
-	bin, err := Path()
-	if err != nil {
-		t.Fatal(err)
-	}
-	primaryPort := strconv.Itoa(primary.port)
-	return start(t, &Server{t: t, bin: bin, dir: t.TempDir(), args: func(int) ([]string, error) {
-		return []string{"--replicaof", "127.0.0.1", primaryPort}, nil
-	}})
+	host, port := splitAddr(t, primary.Addr())
+	return startWith(t, redisserver.Config{Args: []string{"--replicaof", host, port}})
 }
 
 // Sentinel timing: a master that does not answer for SentinelDownAfter is
@@ -34,38 +45,24 @@ const (
 )
 
 // StartSentinel starts a redis-server in sentinel mode (redis-server
-// --sentinel) on a free port that monitors primary as master, with quorum
-// sentinels needed to agree that it is down. Its configuration file, which
-// the sentinel rewrites as it learns of replicas and other sentinels, lives
-// in its own t.TempDir().
+// sentinel.conf --sentinel) on a free port that monitors primary as master,
+// with quorum sentinels needed to agree that it is down. Its configuration
+// file, which the sentinel rewrites as it learns of replicas and other
+// sentinels, lives in its own t.TempDir().
 func StartSentinel(t testing.TB, master string, primary *Server, quorum int) *Server {
 	t.Helper()
-	bin, err := Path()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	primaryPort := primary.port
-	return start(t, &Server{t: t, bin: bin, dir: dir, args: func(port int) ([]string, error) {
-		conf := filepath.Join(dir, "sentinel-"+strconv.Itoa(port)+".conf")
-		if _, err := os.Stat(conf); os.IsNotExist(err) {
-			text := fmt.Sprintf("sentinel monitor %[1]s 127.0.0.1 %[2]d %[3]d\n"+
-				"sentinel down-after-milliseconds %[1]s %[4]d\n"+
-				"sentinel failover-timeout %[1]s %[5]d\n"+
-				"sentinel parallel-syncs %[1]s 1\n",
-				master, primaryPort, quorum, SentinelDownAfter.Milliseconds(), sentinelFailoverTimeout.Milliseconds())
-			if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
-				return nil, fmt.Errorf("write sentinel configuration: %w", err)
-			}
-		}
-		return []string{conf, "--sentinel"}, nil
-	}})
-}
-
-// Command sends one command to the server and returns its reply, the text
-// of a simple string, bulk string or integer; an error reply is an error.
-func (s *Server) Command(args ...string) (string, error) {
-	return command(s.Addr(), 5*time.Second, args...)
+	host, port := splitAddr(t, primary.Addr())
+	conf := filepath.Join(dir, "sentinel.conf")
+	text := fmt.Sprintf("sentinel monitor %[1]s %[2]s %[3]s %[4]d\n"+
+		"sentinel down-after-milliseconds %[1]s %[5]d\n"+
+		"sentinel failover-timeout %[1]s %[6]d\n"+
+		"sentinel parallel-syncs %[1]s 1\n",
+		master, host, port, quorum, SentinelDownAfter.Milliseconds(), sentinelFailoverTimeout.Milliseconds())
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		t.Fatalf("redistest: write sentinel configuration: %v", err)
+	}
+	return startWith(t, redisserver.Config{Dir: dir, ConfigFile: conf, Args: []string{"--sentinel"}})
 }
 
 // WaitSynced waits up to timeout until the server, a replica, has a working
@@ -90,10 +87,19 @@ func (s *Server) WaitSynced(t testing.TB, primary *Server, timeout time.Duration
 
 // infoField returns the value of name in an INFO reply.
 func infoField(info, name string) string {
-	for _, line := range strings.Split(info, "\n") {
+	for line := range strings.Lines(info) {
 		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && k == name {
 			return v
 		}
 	}
 	return ""
+}
+
+func splitAddr(t testing.TB, addr string) (host, port string) {
+	t.Helper()
+	host, port, ok := strings.Cut(addr, ":")
+	if !ok {
+		t.Fatalf("redistest: address %q has no port", addr)
+	}
+	return host, port
 }

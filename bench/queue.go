@@ -1,0 +1,131 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/llmq/llmq/tasks"
+)
+
+// queue is the queue every scenario uses.
+const queue = tasks.QueueEmbeddings
+
+// Keys of asynq's per-queue sets (asynq's internal/base names them so).
+const (
+	completedKey = "asynq:{" + queue + "}:completed"
+	retryKey     = "asynq:{" + queue + "}:retry"
+	archivedKey  = "asynq:{" + queue + "}:archived"
+)
+
+// pause stops servers from taking tasks from the queue, so that a run can
+// fill it and then start the clock when it resumes.
+func (e *env) pause() error {
+	ins := asynq.NewInspector(e.connOpt())
+	defer ins.Close()
+	if err := ins.PauseQueue(queue); err != nil {
+		return fmt.Errorf("pause queue: %w", err)
+	}
+	return nil
+}
+
+func (e *env) resume() error {
+	ins := asynq.NewInspector(e.connOpt())
+	defer ins.Close()
+	if err := ins.UnpauseQueue(queue); err != nil {
+		return fmt.Errorf("resume queue: %w", err)
+	}
+	return nil
+}
+
+// enqueueTasks puts n embedding tasks of per texts each into the queue,
+// from 16 goroutines. Texts are "<prefix> <task>.<text>", distinct across
+// runs that use distinct prefixes.
+func (e *env) enqueueTasks(ctx context.Context, n, per int, prefix string) error {
+	client := asynq.NewClient(e.connOpt())
+	defer client.Close()
+	var next atomic.Int64
+	g, ctx := errgroup.WithContext(ctx)
+	for range 16 {
+		g.Go(func() error {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || ctx.Err() != nil {
+					return ctx.Err()
+				}
+				t, err := tasks.NewEmbedTask(tasks.EmbedPayload{Texts: texts(prefix, i, per)})
+				if err != nil {
+					return err
+				}
+				if _, err := client.EnqueueContext(ctx, t); err != nil {
+					return fmt.Errorf("enqueue: %w", err)
+				}
+			}
+		})
+	}
+	return g.Wait()
+}
+
+// texts returns the per texts of task i.
+func texts(prefix string, i, per int) []string {
+	out := make([]string, per)
+	for j := range out {
+		out[j] = fmt.Sprintf("%s %d.%d: the quick brown fox jumps over the lazy dog", prefix, i, j)
+	}
+	return out
+}
+
+// checkEvery is how often waitCompleted asks Redis; it bounds the error of
+// a measured duration.
+const checkEvery = 5 * time.Millisecond
+
+// errTasksFailed reports tasks that did not complete.
+var errTasksFailed = errors.New("tasks failed")
+
+// waitCompleted returns when n tasks of the queue have completed, with the
+// time it noticed. A task waiting for a retry or archived fails the run,
+// quoting its error: a benchmark of failing tasks measures nothing.
+func (e *env) waitCompleted(ctx context.Context, n int64, timeout time.Duration) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(checkEvery)
+	defer tick.Stop()
+	for {
+		pipe := e.rdb.Pipeline()
+		done := pipe.ZCard(ctx, completedKey)
+		retry := pipe.ZCard(ctx, retryKey)
+		archived := pipe.ZCard(ctx, archivedKey)
+		if _, err := pipe.Exec(ctx); err != nil {
+			return time.Time{}, fmt.Errorf("wait for tasks (%d of %d done): %w", done.Val(), n, err)
+		}
+		now := time.Now()
+		if done.Val() >= n {
+			return now, nil
+		}
+		if retry.Val()+archived.Val() > 0 {
+			return time.Time{}, fmt.Errorf("%w: %d to retry, %d archived: %s", errTasksFailed, retry.Val(), archived.Val(), e.lastError())
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("wait for tasks: %d of %d done: %w", done.Val(), n, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// lastError is the error of one failed task, for a failure message.
+func (e *env) lastError() string {
+	ins := asynq.NewInspector(e.connOpt())
+	defer ins.Close()
+	for _, list := range []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){ins.ListRetryTasks, ins.ListArchivedTasks} {
+		if ts, err := list(queue, asynq.PageSize(1)); err == nil && len(ts) > 0 {
+			return ts[0].LastErr
+		}
+	}
+	return "no error recorded"
+}

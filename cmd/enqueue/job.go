@@ -1,0 +1,380 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/llmq/llmq/job"
+	"github.com/llmq/llmq/progress"
+	"github.com/llmq/llmq/tasks"
+)
+
+// jobFlags are the flags of "enqueue embed --file" beyond the common ones.
+type jobFlags struct {
+	id            string
+	strict        bool
+	errors        string
+	format        string
+	inputTokens   int
+	requestTokens int
+}
+
+func (f *jobFlags) flags(fs *flag.FlagSet) {
+	fs.StringVar(&f.id, "job", "", "name the job (default: derived from the input and the settings, so that running the same command again resumes it)")
+	fs.BoolVar(&f.strict, "strict", false, "with any bad input line, enqueue nothing (default: skip and report bad lines)")
+	fs.StringVar(&f.errors, "errors", "", "with --out: file to write failed items to, with their reasons")
+	fs.StringVar(&f.format, "format", "", "with --out: output format, simple or batch (default: the input's)")
+	fs.IntVar(&f.inputTokens, "max-input-tokens", tasks.MaxInputTokens, "most tokens per text (estimated; OpenAI's limit is 8192)")
+	fs.IntVar(&f.requestTokens, "max-request-tokens", tasks.MaxRequestTokens, "most tokens per task, all texts together (estimated; OpenAI's limit is 300000)")
+}
+
+func (f *jobFlags) set() bool {
+	return f.id != "" || f.strict || f.errors != "" || f.format != "" ||
+		f.inputTokens != tasks.MaxInputTokens || f.requestTokens != tasks.MaxRequestTokens
+}
+
+func (f *jobFlags) check() error {
+	if f.id != "" {
+		if err := job.CheckID(f.id); err != nil {
+			return err
+		}
+	}
+	if f.inputTokens < 1 || f.requestTokens < f.inputTokens {
+		return errors.New("--max-input-tokens must be at least 1 and --max-request-tokens at least as large")
+	}
+	return checkFormat(f.format)
+}
+
+func checkFormat(f string) error {
+	switch job.Format(f) {
+	case "", job.FormatSimple, job.FormatBatch:
+		return nil
+	}
+	return fmt.Errorf("--format must be %s or %s", job.FormatSimple, job.FormatBatch)
+}
+
+// runJob submits --file as a job, prints its ID and, with --wait or --out,
+// follows it to the end and exports its results.
+func (c *embedCommand) runJob(ctx context.Context, env *environment) error {
+	path, name := c.file, c.file
+	if c.file == "-" {
+		p, remove, err := job.Spool(env.stdin, "")
+		if err != nil {
+			return err
+		}
+		defer remove()
+		path, name = p, "stdin"
+	} else if _, err := os.Stat(c.file); err != nil {
+		return err
+	}
+	rdb, err := connect(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+
+	// Most of the live heap is the deduplication tables (about 27 bytes per
+	// line), which hold no pointers and cost the collector nothing to scan.
+	// A low GC target keeps the garbage of parsing from doubling the heap
+	// over them: 1,000,000 lines stay under 64 MB. GOGC overrides it.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(25)
+	}
+	sub := job.NewSubmission(rdb, job.Spec{
+		Path: path, Name: name, ID: c.job.id,
+		Provider: c.provider, Model: env.opts.model, Dimensions: c.dimensions,
+		Queue: env.opts.queue, BatchSize: c.batchSize,
+		Limits:    job.Limits{InputTokens: c.job.inputTokens, RequestTokens: c.job.requestTokens},
+		Retention: env.cfg.Results.Retention, Strict: c.job.strict, Concurrency: env.opts.concurrency,
+		Producer: env.producer,
+	})
+	meter := progress.New(env.stderr, "enqueue", progress.IsTerminal(env.stderr))
+	stop := watch(func() {
+		p := sub.Progress()
+		meter.Set(int64(p.Read), int64(p.Lines))
+	})
+	bad := 0
+	sum, err := sub.Run(ctx, func(le *job.LineError) {
+		bad++
+		meter.Printf("%s:%d: %s\n", name, le.Line, le.Reason)
+	})
+	stop()
+	meter.Done()
+	if err != nil {
+		return err
+	}
+	if sum.Resubmitted {
+		fmt.Fprintf(env.stderr, "job %s was submitted before (%d items in %d tasks): nothing enqueued\n", sum.ID, sum.Items, sum.Batches)
+	} else {
+		fmt.Fprintf(env.stderr, "job %s: %d items (%d unique, %d duplicates), %d tasks (%d new, %d already queued) in %s: %.0f items/s\n",
+			sum.ID, sum.Items, sum.Unique, sum.Items-sum.Unique, sum.Batches, sum.Enqueued, sum.Existing,
+			sum.Elapsed.Round(time.Millisecond), float64(sum.Items)/sum.Elapsed.Seconds())
+		if bad > 0 {
+			fmt.Fprintf(env.stderr, "%s: skipped %d bad line(s)\n", name, bad)
+		}
+	}
+	out := env.opts.out
+	if out == "" && env.opts.wait {
+		out = "-"
+	}
+	if out != "-" {
+		fmt.Fprintln(env.stdout, sum.ID)
+	}
+	if out == "" {
+		return nil
+	}
+	st, err := follow(ctx, rdb, env, sum.ID)
+	if err != nil {
+		return err
+	}
+	if err := export(ctx, rdb, env, st, out, c.job.errors, c.job.format, false); err != nil {
+		return err
+	}
+	if st.Failed > 0 {
+		return fmt.Errorf("%d of %d items failed", st.Failed, st.Unique)
+	}
+	return nil
+}
+
+// watch calls fn every 100 ms until the returned stop is called.
+func watch(fn func()) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			fn()
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); <-finished; fn() }
+}
+
+// pollInterval is how often a followed job's status is read.
+const followInterval = 250 * time.Millisecond
+
+// follow shows the job's progress until it has finished.
+func follow(ctx context.Context, rdb redis.Cmdable, env *environment, id string) (*job.Status, error) {
+	meter := progress.New(env.stderr, "embed", progress.IsTerminal(env.stderr))
+	defer meter.Done()
+	start := time.Now()
+	for {
+		st, err := job.GetStatus(ctx, rdb, id)
+		if err != nil {
+			return nil, err
+		}
+		meter.Set(int64(st.Done+st.Failed), int64(st.Total))
+		if st.Finished {
+			meter.Done()
+			fmt.Fprintf(env.stderr, "job %s finished: %d done, %d failed (waited %s; %.0f items/s while running)\n",
+				id, st.Done, st.Failed, time.Since(start).Round(time.Millisecond), st.Rate)
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(followInterval):
+		}
+	}
+}
+
+// export writes a finished job's results and, with del, deletes the job.
+func export(ctx context.Context, rdb redis.UniversalClient, env *environment, st *job.Status, out, errs, format string, del bool) error {
+	var w io.Writer = env.stdout
+	if out != "-" {
+		f, err := os.Create(out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	opts := job.ExportOptions{Out: w, Format: job.Format(format)}
+	if errs != "" {
+		f, err := os.Create(errs)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		opts.Errors = f
+	}
+	start := time.Now()
+	sum, err := job.Export(ctx, rdb, st, opts)
+	if err != nil {
+		return err
+	}
+	if c, ok := w.(io.Closer); ok && out != "-" {
+		if err := c.Close(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(env.stderr, "job %s: %d results to %s", st.ID, sum.Results, out)
+	switch {
+	case errs != "":
+		fmt.Fprintf(env.stderr, ", %d failed items to %s", sum.Failed, errs)
+	case sum.Failed > 0:
+		fmt.Fprintf(env.stderr, "; %d items failed (--errors FILE lists them)", sum.Failed)
+	}
+	fmt.Fprintf(env.stderr, " in %s", time.Since(start).Round(time.Millisecond))
+	if sum.Duplicates > 0 {
+		fmt.Fprintf(env.stderr, " (%d duplicates copied)", sum.Duplicates)
+	}
+	fmt.Fprintln(env.stderr)
+	if del {
+		if err := job.Delete(ctx, rdb, st); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stderr, "job %s deleted from Redis\n", st.ID)
+	}
+	return nil
+}
+
+// statusCommand is "enqueue status JOB".
+type statusCommand struct {
+	id     string
+	wait   bool
+	asJSON bool
+}
+
+func (c *statusCommand) flags(fs *flag.FlagSet) {
+	fs.BoolVar(&c.wait, "wait", false, "follow the job with a progress display until it has finished")
+	fs.BoolVar(&c.asJSON, "json", false, "print the status as one JSON object")
+}
+
+func (c *statusCommand) setArgs(args []string) error {
+	if len(args) != 1 {
+		return errors.New("want one job ID")
+	}
+	c.id = args[0]
+	return nil
+}
+
+func (c *statusCommand) check() error { return job.CheckID(c.id) }
+
+func (c *statusCommand) run(ctx context.Context, env *environment) error {
+	rdb, err := connect(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	var st *job.Status
+	if c.wait {
+		st, err = follow(ctx, rdb, env, c.id)
+	} else {
+		st, err = job.GetStatus(ctx, rdb, c.id)
+	}
+	if err != nil {
+		return err
+	}
+	if c.asJSON {
+		return json.NewEncoder(env.stdout).Encode(st)
+	}
+	printStatus(env.stdout, st)
+	return nil
+}
+
+func printStatus(w io.Writer, st *job.Status) {
+	state := "running"
+	switch {
+	case st.Submitting:
+		state = "submitting"
+	case st.Finished:
+		state = "finished"
+	}
+	model := st.Model
+	if model == "" {
+		model = "(worker default)"
+	}
+	fmt.Fprintf(w, "job       %s (%s)\n", st.ID, state)
+	fmt.Fprintf(w, "input     %s, %s format, created %s\n", st.Input, st.Format, time.UnixMilli(st.Created).Format(time.RFC3339))
+	fmt.Fprintf(w, "model     %s %s", st.Provider, model)
+	if st.Dimensions > 0 {
+		fmt.Fprintf(w, ", %d dimensions", st.Dimensions)
+	}
+	fmt.Fprintf(w, "; queue %s, %d texts per task\n", st.Queue, st.BatchSize)
+	if st.Submitting {
+		fmt.Fprintf(w, "items     %d lines, %d items queued so far\n", st.Lines, st.Queued)
+	} else {
+		fmt.Fprintf(w, "items     %d (%d unique, %d duplicates; %d lines skipped) in %d tasks\n",
+			st.Items, st.Unique, st.Items-st.Unique, st.Skipped, st.Batches)
+	}
+	fmt.Fprintf(w, "counts    pending %d, active %d, done %d, failed %d\n", st.Pending, st.Active, st.Done, st.Failed)
+	if st.Rate > 0 {
+		fmt.Fprintf(w, "rate      %.0f items/s", st.Rate)
+		if eta := st.ETA(); eta > 0 {
+			fmt.Fprintf(w, ", about %s left", eta.Round(time.Second))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "retention %s after the last activity\n", time.Duration(st.Retention)*time.Second)
+}
+
+// resultsCommand is "enqueue results JOB".
+type resultsCommand struct {
+	id     string
+	out    string
+	errors string
+	format string
+	wait   bool
+	del    bool
+}
+
+func (c *resultsCommand) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.out, "out", "-", "file to write the results to (- is standard output)")
+	fs.StringVar(&c.errors, "errors", "", "file to write failed items to, with their reasons")
+	fs.StringVar(&c.format, "format", "", "simple or batch (default: the format of the job's input)")
+	fs.BoolVar(&c.wait, "wait", false, "wait for the job to finish first")
+	fs.BoolVar(&c.del, "delete", false, "after a complete export, delete the job and its results from Redis")
+}
+
+func (c *resultsCommand) setArgs(args []string) error {
+	if len(args) != 1 {
+		return errors.New("want one job ID")
+	}
+	c.id = args[0]
+	return nil
+}
+
+func (c *resultsCommand) check() error {
+	if err := job.CheckID(c.id); err != nil {
+		return err
+	}
+	return checkFormat(c.format)
+}
+
+func (c *resultsCommand) run(ctx context.Context, env *environment) error {
+	rdb, err := connect(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	var st *job.Status
+	if c.wait {
+		st, err = follow(ctx, rdb, env, c.id)
+	} else {
+		st, err = job.GetStatus(ctx, rdb, c.id)
+	}
+	if err != nil {
+		return err
+	}
+	if !st.Finished {
+		return fmt.Errorf("%w: %s has %d of %d items left (enqueue status %s; --wait waits)",
+			job.ErrNotFinished, st.ID, st.Total-st.Done-st.Failed, st.Total, st.ID)
+	}
+	return export(ctx, rdb, env, st, c.out, c.errors, c.format, c.del)
+}
