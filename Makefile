@@ -9,16 +9,17 @@ PKGS    := ./...
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## Build bin/worker, bin/enqueue, bin/simulator, bin/demo and bin/bench
+build: ## Build bin/worker, bin/dashboard, bin/enqueue, bin/simulator, bin/demo and bin/bench
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 demo: build ## Embed the sample corpus end to end (no API key or Redis needed) and print a summary
 	$(BIN)/demo
 
-deps: ## Locate redis-server for the tests, installing Debian's package if it is missing
+deps: ## Locate redis-server and chromium for the tests, installing Debian's packages if missing
 	@./scripts/ensure-redis
+	@./scripts/ensure-chromium
 
-test: deps lint ## Run every test with the race detector (needs redis-server: see deps)
+test: deps lint ## Run every test with the race detector (needs redis-server and chromium: see deps)
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
 bench: build deps ## Run the benchmarks (under 10 minutes on 2 cores) and regenerate BENCHMARKS.md

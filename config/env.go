@@ -28,3 +28,15 @@ type EnqueueEnv struct {
 func (c EnqueueEnv) Validate() error {
 	return firstError(c.Redis.Validate(), c.Results.Validate(), c.Log.Validate(), c.Telemetry.Validate())
 }
+
+// DashboardEnv is everything cmd/dashboard reads from the environment.
+type DashboardEnv struct {
+	Redis
+	Dashboard
+	Log
+}
+
+// Validate reports the first unusable variable as an *Error.
+func (c DashboardEnv) Validate() error {
+	return firstError(c.Redis.Validate(), c.Dashboard.Validate(), c.Log.Validate())
+}

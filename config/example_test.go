@@ -47,6 +47,7 @@ func ExampleUsage() {
 	config.Usage(os.Stdout, config.EnqueueEnv{})
 	// Output:
 	//   REDIS_URL                            redis://127.0.0.1:6379/0  Redis URL: redis://, rediss://, redis-sentinel://, redis-cluster:// or unix://
+	//   REDIS_PASSWORD                       (secret)                  Redis password; replaces the one in REDIS_URL
 	//   RESULT_RETENTION                     24h                       how long finished task results stay in Redis
 	//   LOG_LEVEL                            info                      lowest level logged: debug, info, warn or error
 	//   LOG_FORMAT                           text                      log line format: text or json

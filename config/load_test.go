@@ -351,8 +351,9 @@ func TestTags(t *testing.T) {
 	walk(reflect.TypeFor[struct {
 		WorkerEnv
 		Results
+		Dashboard
 	}]())
-	if len(seen) != 33 {
-		t.Errorf("found %d variables, want 33", len(seen))
+	if len(seen) != 39 {
+		t.Errorf("found %d variables, want 39", len(seen))
 	}
 }

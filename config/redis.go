@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/hibiken/asynq"
 )
@@ -19,20 +20,43 @@ type Redis struct {
 	// URL locates Redis in one of the forms ParseRedisURL accepts. Default
 	// redis://127.0.0.1:6379/0.
 	URL string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0" help:"Redis URL: redis://, rediss://, redis-sentinel://, redis-cluster:// or unix://"`
+	// Password, when set, replaces the password in URL: the data nodes'
+	// password (for sentinel URLs too; the sentinels' own password stays in
+	// the URL's sentinel_password). It lets a deployment keep the password
+	// in a secret of its own and the URL in plain configuration. It is
+	// secret: never printed. No default.
+	Password string `env:"REDIS_PASSWORD" secret:"true" help:"Redis password; replaces the one in REDIS_URL"`
 }
 
-// ConnOpt parses URL with ParseRedisURL; a bad URL comes back as an *Error
-// naming REDIS_URL.
+// ConnOpt parses URL with ParseRedisURL and applies Password; a bad URL
+// comes back as an *Error naming REDIS_URL.
 func (c Redis) ConnOpt() (asynq.RedisConnOpt, error) {
 	opt, err := ParseRedisURL(c.URL)
 	if err != nil {
 		return nil, errorf("REDIS_URL", err.Error())
 	}
-	return opt, nil
+	if c.Password == "" {
+		return opt, nil
+	}
+	switch o := opt.(type) {
+	case asynq.RedisClientOpt:
+		o.Password = c.Password
+		return o, nil
+	case asynq.RedisFailoverClientOpt:
+		o.Password = c.Password
+		return o, nil
+	case asynq.RedisClusterClientOpt:
+		o.Password = c.Password
+		return o, nil
+	}
+	return nil, fmt.Errorf("config: REDIS_PASSWORD: unexpected connection options %T", opt)
 }
 
-// Validate reports an unusable URL as an *Error.
+// Validate reports an unusable URL or password as an *Error.
 func (c Redis) Validate() error {
+	if strings.ContainsFunc(c.Password, unicode.IsControl) {
+		return errorf("REDIS_PASSWORD", "must not contain control characters such as a trailing newline (value not shown)")
+	}
 	_, err := c.ConnOpt()
 	return err
 }

@@ -16,6 +16,7 @@ func TestUsage(t *testing.T) {
 		{
 			"worker", WorkerEnv{}, [][2]string{
 				{"REDIS_URL", "redis://127.0.0.1:6379/0"},
+				{"REDIS_PASSWORD", "(secret)"},
 				{"OPENAI_BASE_URL", "https://api.openai.com/v1"},
 				{"OPENAI_API_KEY", "(secret)"},
 				{"OPENAI_EMBEDDING_MODEL", "text-embedding-3-small"},
@@ -52,6 +53,7 @@ func TestUsage(t *testing.T) {
 		{
 			"enqueue pointer", &EnqueueEnv{}, [][2]string{
 				{"REDIS_URL", "redis://127.0.0.1:6379/0"},
+				{"REDIS_PASSWORD", "(secret)"},
 				{"RESULT_RETENTION", "24h"},
 				{"LOG_LEVEL", "info"},
 				{"LOG_FORMAT", "text"},
@@ -64,6 +66,19 @@ func TestUsage(t *testing.T) {
 				{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"},
 				{"OTEL_TRACES_SAMPLER", "parentbased_always_on"},
 				{"OTEL_TRACES_SAMPLER_ARG", "(unset)"},
+			},
+		},
+		{
+			"dashboard", DashboardEnv{}, [][2]string{
+				{"REDIS_URL", "redis://127.0.0.1:6379/0"},
+				{"REDIS_PASSWORD", "(secret)"},
+				{"DASHBOARD_ADDR", ":8081"},
+				{"DASHBOARD_ROOT_PATH", "/"},
+				{"DASHBOARD_READONLY", "true"},
+				{"DASHBOARD_USER", "llmq"},
+				{"DASHBOARD_PASSWORD", "(secret)"},
+				{"LOG_LEVEL", "info"},
+				{"LOG_FORMAT", "text"},
 			},
 		},
 		{"part", Results{}, [][2]string{{"RESULT_RETENTION", "24h"}}},

@@ -84,15 +84,20 @@ type Config struct {
 	// Args are appended to the command line, e.g.
 	// {"--maxmemory-policy", "noeviction"}.
 	Args []string
+	// ConfigFile, if set, is passed to redis-server as its first argument,
+	// before the options: a sentinel (Args holding "--sentinel") needs a
+	// configuration file it can rewrite.
+	ConfigFile string
 }
 
 // Server is a redis-server process started by Start. Its methods are safe
 // for concurrent use.
 type Server struct {
-	bin  string
-	dir  string
-	args []string
-	port int // set before the Server is shared, then never changed
+	bin        string
+	dir        string
+	args       []string
+	configFile string
+	port       int // set before the Server is shared, then never changed
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd     // nil when stopped
@@ -115,7 +120,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	s := &Server{bin: bin, dir: cfg.Dir, args: cfg.Args}
+	s := &Server{bin: bin, dir: cfg.Dir, args: cfg.Args, configFile: cfg.ConfigFile}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for attempt := 1; ; attempt++ {
@@ -157,6 +162,23 @@ func (s *Server) Stop() {
 	defer s.mu.Unlock()
 	s.stopLocked()
 }
+
+// Kill stops the server with SIGKILL, as a crash would, and waits for it
+// to exit. Killing a stopped server does nothing.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.done
+	s.cmd = nil
+}
+
+// FreePort returns a port of 127.0.0.1 that was free a moment ago, never
+// DefaultPort: for a second port a server needs, such as a cluster bus.
+func FreePort() (int, error) { return freePort() }
 
 // Restart stops the server and starts a new one on the same port. The data
 // is lost: the server keeps nothing on disk.
@@ -228,6 +250,9 @@ func (s *Server) startLocked(ctx context.Context) error {
 		"--dir", s.dir,
 		"--logfile", logPath,
 		"--daemonize", "no",
+	}
+	if s.configFile != "" {
+		args = append([]string{s.configFile}, args...)
 	}
 	cmd := exec.Command(s.bin, append(args, s.args...)...)
 	cmd.Dir = s.dir

@@ -11,6 +11,7 @@ package redistest
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -63,6 +64,18 @@ func (s *Server) ConnOpt() asynq.RedisClientOpt {
 // Stop stops the server with SIGTERM and waits for it to exit (SIGKILL
 // after 10 seconds). Stopping a stopped server does nothing.
 func (s *Server) Stop() { s.srv.Stop() }
+
+// Kill stops the server with SIGKILL, as a crash would. Killing a stopped
+// server does nothing.
+func (s *Server) Kill() { s.srv.Kill() }
+
+// Command sends one command to the server and returns its reply, the text
+// of a simple string, bulk string or integer; an error reply is an error.
+func (s *Server) Command(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.srv.Command(ctx, args...)
+}
 
 // Restart stops the server and starts a new one on the same port. The data
 // is lost: the server keeps nothing on disk. It fails the test if the port

@@ -1,0 +1,113 @@
+// Command dashboard serves the asynqmon web UI for llmq's queues behind
+// HTTP basic authentication, with task payloads and results summarised
+// (package dashboard). It refuses to start without DASHBOARD_PASSWORD.
+// Configuration comes from the environment; run it with --help for the
+// list.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/llmq/llmq/config"
+	"github.com/llmq/llmq/dashboard"
+	"github.com/llmq/llmq/telemetry"
+)
+
+// Exit statuses.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitConfig = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run serves the dashboard until ctx is cancelled and returns the exit
+// status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("dashboard", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stdout, "Usage: dashboard\n\nServes the asynqmon web UI for llmq's queues behind HTTP basic authentication.\nConfigured by these environment variables:")
+		config.Usage(stdout, config.DashboardEnv{})
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitConfig
+	}
+	cfg, err := config.Load[config.DashboardEnv]()
+	if err != nil {
+		fmt.Fprintf(stderr, "dashboard: %v\n", err)
+		return exitConfig
+	}
+	logger, err := telemetry.NewLogger(stderr, cfg.Log)
+	if err != nil {
+		fmt.Fprintf(stderr, "dashboard: %v\n", err)
+		return exitConfig
+	}
+	if err := serve(ctx, cfg, logger); err != nil {
+		logger.Error("dashboard stopped", slog.String("error", err.Error()))
+		return exitFailed
+	}
+	return exitOK
+}
+
+// serve wires the dashboard handler to an HTTP server on DASHBOARD_ADDR.
+func serve(ctx context.Context, cfg config.DashboardEnv, logger *slog.Logger) error {
+	redisOpt, err := cfg.Redis.ConnOpt()
+	if err != nil {
+		return err
+	}
+	d, err := dashboard.New(dashboard.Config{
+		RedisConnOpt: redisOpt,
+		RootPath:     cfg.Dashboard.Path(),
+		ReadOnly:     cfg.Dashboard.ReadOnly,
+		User:         cfg.Dashboard.User,
+		Password:     cfg.Dashboard.Password,
+	})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+
+	ln, err := net.Listen("tcp", cfg.Dashboard.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: d, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Info("dashboard listening", slog.String("addr", ln.Addr().String()),
+		slog.String("root_path", d.RootPath()+"/"), slog.Bool("read_only", cfg.Dashboard.ReadOnly))
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("dashboard stopped")
+	return nil
+}

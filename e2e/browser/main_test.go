@@ -1,0 +1,42 @@
+// Package browser tests the dashboard the way an operator meets it: it
+// builds cmd/dashboard, runs it against a private redis-server holding
+// llmq tasks, and opens it in a real headless Chromium (Debian's package;
+// scripts/ensure-chromium installs it). It checks that the browser gets
+// nothing without credentials, that with them the queues page lists llmq's
+// queues with the right task counts and the pending tasks page shows
+// payload summaries instead of their texts, and saves screenshots of both
+// to out/test-artifacts/dashboard.png and dashboard-pending.png.
+package browser
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/llmq/llmq/internal/proctest"
+)
+
+// bin holds the paths of the commands TestMain builds.
+var bin map[string]string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "llmq-browser-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if bin, err = proctest.Build(ctx, dir, "dashboard"); err != nil {
+		fmt.Fprintln(os.Stderr, "building the commands:", err)
+		return 1
+	}
+	return m.Run()
+}
