@@ -8,11 +8,8 @@
 package scaling
 
 import (
-	"context"
-	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/llmq/llmq/internal/proctest"
 )
@@ -21,21 +18,5 @@ import (
 var bin map[string]string
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "llmq-scaling-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if bin, err = proctest.Build(ctx, dir, "worker", "enqueue", "simulator"); err != nil {
-		fmt.Fprintln(os.Stderr, "building the commands:", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(proctest.Run(m, &bin, "worker", "enqueue", "simulator"))
 }

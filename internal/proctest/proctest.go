@@ -46,6 +46,26 @@ func Build(ctx context.Context, dir string, cmds ...string) (map[string]string, 
 	return paths, nil
 }
 
+// Run is the body of a TestMain that needs built commands: it builds cmds
+// into a temporary directory (see Build), sets *bin to their paths, runs
+// the tests and removes the directory. It returns the exit status, for
+// os.Exit.
+func Run(m *testing.M, bin *map[string]string, cmds ...string) int {
+	dir, err := os.MkdirTemp("", "llmq-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if *bin, err = Build(ctx, dir, cmds...); err != nil {
+		fmt.Fprintln(os.Stderr, "building the commands:", err)
+		return 1
+	}
+	return m.Run()
+}
+
 // Environ returns the test process's environment without llmq's own
 // variables and Redis or provider settings, plus vars ("NAME=value").
 func Environ(vars ...string) []string {
