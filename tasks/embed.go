@@ -332,6 +332,10 @@ func (h *EmbedHandler) settle(ctx context.Context, p EmbedPayload, err error) {
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	final := errors.Is(err, asynq.SkipRetry) || retried >= maxRetry
+	// The bookkeeping must land even when the task's context is over (a
+	// timeout, or a shutdown handing the task back), so it gets its own.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	var rerr error
 	switch {
 	case p.Job != nil && h.jobs != nil && final:
