@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/llmq/llmq/job"
 )
 
 // Config sizes a run. Full and Smoke return the two presets; zero fields
@@ -74,7 +76,7 @@ func Full(binDir string) Config {
 		RTT:                  20 * time.Millisecond,
 		Latency:              20 * time.Millisecond,
 		Dim:                  1536,
-		BatchSize:            64,
+		BatchSize:            job.DefaultBatchSize,
 		WorkerConcurrency:    50,
 		ClientConcurrency:    32,
 		ClientRequests:       2000,
