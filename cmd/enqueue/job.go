@@ -264,6 +264,14 @@ func (c *statusCommand) setArgs(args []string) error {
 	return nil
 }
 
+// jobStatus returns the job's status now or, with wait, once it finished.
+func jobStatus(ctx context.Context, rdb redis.UniversalClient, env *environment, id string, wait bool) (*job.Status, error) {
+	if wait {
+		return follow(ctx, rdb, env, id)
+	}
+	return job.GetStatus(ctx, rdb, id)
+}
+
 func (c *statusCommand) check() error { return job.CheckID(c.id) }
 
 func (c *statusCommand) run(ctx context.Context, env *environment) error {
@@ -272,12 +280,7 @@ func (c *statusCommand) run(ctx context.Context, env *environment) error {
 		return err
 	}
 	defer rdb.Close()
-	var st *job.Status
-	if c.wait {
-		st, err = follow(ctx, rdb, env, c.id)
-	} else {
-		st, err = job.GetStatus(ctx, rdb, c.id)
-	}
+	st, err := jobStatus(ctx, rdb, env, c.id, c.wait)
 	if err != nil {
 		return err
 	}
@@ -363,12 +366,7 @@ func (c *resultsCommand) run(ctx context.Context, env *environment) error {
 		return err
 	}
 	defer rdb.Close()
-	var st *job.Status
-	if c.wait {
-		st, err = follow(ctx, rdb, env, c.id)
-	} else {
-		st, err = job.GetStatus(ctx, rdb, c.id)
-	}
+	st, err := jobStatus(ctx, rdb, env, c.id, c.wait)
 	if err != nil {
 		return err
 	}
