@@ -23,6 +23,13 @@ type directives struct {
 	tokens        int
 	hasTokens     bool
 	garbage       bool
+	// Stream faults: after streamCut (streamError) token positions, cut
+	// the connection (send an error event), when has* is set.
+	streamCut      int
+	hasStreamCut   bool
+	streamError    int
+	hasStreamError bool
+	streamNoDone   bool
 }
 
 // parseDirectives collects the directives in texts. A token is a directive
@@ -85,10 +92,26 @@ func (d *directives) set(key, val string) error {
 		d.hasTokens = true
 	case "garbage":
 		d.garbage, err = strconv.ParseBool(val)
+	case "stream_cut":
+		d.streamCut, err = parseCount(val)
+		d.hasStreamCut = true
+	case "stream_error":
+		d.streamError, err = parseCount(val)
+		d.hasStreamError = true
+	case "stream_no_done":
+		d.streamNoDone, err = strconv.ParseBool(val)
 	default:
 		err = fmt.Errorf("unknown key %q", key)
 	}
 	return err
+}
+
+func parseCount(val string) (int, error) {
+	n, err := strconv.Atoi(val)
+	if err == nil && n < 0 {
+		err = errors.New("must not be negative")
+	}
+	return n, err
 }
 
 func parseDuration(val string) (time.Duration, error) {

@@ -126,7 +126,9 @@ func fail(w http.ResponseWriter, fl flavor, f failure) {
 		h.Set("Retry-After", strconv.FormatInt(int64(math.Ceil(f.retryAfter.Seconds())), 10))
 		h.Set("Retry-After-Ms", strconv.FormatInt(f.retryAfter.Milliseconds(), 10))
 	}
-	if f.status == http.StatusTooManyRequests {
+	// With Config.RequestsPerMinute set, the limiter has written the real
+	// headers already.
+	if f.status == http.StatusTooManyRequests && h.Get("X-Ratelimit-Limit-Requests") == "" {
 		h.Set("X-Ratelimit-Limit-Requests", "3000")
 		h.Set("X-Ratelimit-Remaining-Requests", "0")
 		if f.retryAfter > 0 {

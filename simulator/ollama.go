@@ -48,7 +48,7 @@ func (s *Simulator) ollamaEmbed(w http.ResponseWriter, c *call) {
 		fail(w, ollama, invalid("input", "%v", err))
 		return
 	}
-	if !s.steer(w, c.r, ollama, d) {
+	if !s.steer(w, c, ollama, d, sumTokens(inputs)) {
 		return
 	}
 
@@ -181,7 +181,17 @@ func (s *Simulator) generate(w http.ResponseWriter, c *call, g generation) {
 		fail(w, ollama, invalid("prompt", "%v", err))
 		return
 	}
-	if !s.steer(w, c.r, ollama, d) {
+	n, reason := DefaultTokens, "stop"
+	switch {
+	case d.hasTokens:
+		n = d.tokens
+	case g.numPredict > 0:
+		n, reason = g.numPredict, "length"
+	}
+	if g.prompt == "" {
+		n = 0
+	}
+	if !s.steer(w, c, ollama, d, Tokens(g.prompt)+n) {
 		return
 	}
 	if g.prompt == "" {
@@ -192,13 +202,6 @@ func (s *Simulator) generate(w http.ResponseWriter, c *call, g generation) {
 		return
 	}
 
-	n, reason := DefaultTokens, "stop"
-	switch {
-	case d.hasTokens:
-		n = d.tokens
-	case g.numPredict > 0:
-		n, reason = g.numPredict, "length"
-	}
 	tokens := Completion(g.prompt, n)
 	final := func(text string) ollamaPart {
 		p := g.part(text)
@@ -207,8 +210,15 @@ func (s *Simulator) generate(w http.ResponseWriter, c *call, g generation) {
 		p.TotalDuration = int64(time.Since(c.start))
 		return p
 	}
+	delay := s.cfg.TokenLatency
+	if d.streamDelay > 0 {
+		delay = d.streamDelay
+	}
 
 	if !g.stream {
+		if err := s.waitTokens(c.r.Context(), n, delay); err != nil {
+			return
+		}
 		writeJSON(w, http.StatusOK, final(strings.Join(tokens, "")))
 		return
 	}
@@ -217,10 +227,12 @@ func (s *Simulator) generate(w http.ResponseWriter, c *call, g generation) {
 	rc := http.NewResponseController(w)
 	enc := json.NewEncoder(w)
 	for i, tok := range tokens {
-		if i > 0 {
-			if err := sleep(c.r.Context(), d.streamDelay); err != nil {
-				return
-			}
+		wait := delay
+		if i == 0 {
+			wait = s.cfg.TimeToFirstToken
+		}
+		if err := s.wait(c.r.Context(), wait); err != nil {
+			return
 		}
 		if err := enc.Encode(g.part(tok)); err != nil {
 			return

@@ -65,7 +65,7 @@ func (s *Simulator) openAIEmbeddings(w http.ResponseWriter, c *call) {
 		fail(w, openAI, invalid("input", "%v", err))
 		return
 	}
-	if !s.steer(w, c.r, openAI, d) {
+	if !s.steer(w, c, openAI, d, sumTokens(inputs)) {
 		return
 	}
 
@@ -186,4 +186,13 @@ func decodeInput(raw json.RawMessage) ([]string, error) {
 		}
 	}
 	return inputs, nil
+}
+
+// sumTokens is the sum of Tokens over texts.
+func sumTokens(texts []string) int {
+	n := 0
+	for _, t := range texts {
+		n += Tokens(t)
+	}
+	return n
 }

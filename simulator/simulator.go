@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -64,6 +65,30 @@ type Config struct {
 	// Seed seeds the random choice of failed requests: the same seed fails
 	// the same positions in a sequence of requests.
 	Seed uint64
+
+	// TimeToFirstToken passes before the first token of a generation, on
+	// the OpenAI and Ollama generation routes, streamed or not.
+	TimeToFirstToken time.Duration
+	// TokenLatency passes between two consecutive tokens of a generation
+	// (sim:stream_delay overrides it for one request). A non-streamed
+	// answer of n tokens is sent after TimeToFirstToken + (n-1)*TokenLatency.
+	TokenLatency time.Duration
+	// RequestsPerMinute and TokensPerMinute, when positive, are a rate limit
+	// the simulator enforces itself, the way OpenAI does: each is a bucket
+	// holding up to the limit, refilled continuously at limit/60 per second;
+	// a request takes 1 request and its token cost (see the package
+	// documentation) or is answered 429 with Retry-After. Every API answer
+	// carries the x-ratelimit-* headers of the limits set.
+	RequestsPerMinute int
+	TokensPerMinute   int
+	// Capacity, when positive, makes the simulator saturate: every wait of
+	// Latency, TimeToFirstToken and TokenLatency is multiplied by
+	// max(1, inflight/Capacity), inflight being the API requests being
+	// served when the wait begins.
+	Capacity int
+	// KeepBodies is how many of the latest API request bodies are kept for
+	// Bodies and GET /_sim/bodies. 0 keeps none.
+	KeepBodies int
 }
 
 // Validate reports the first field that cannot be used, naming it.
@@ -79,6 +104,18 @@ func (c Config) Validate() error {
 		return fmt.Errorf("Config.RateLimitRate must be between 0 and 1, got %g", c.RateLimitRate)
 	case c.RetryAfter < 0:
 		return fmt.Errorf("Config.RetryAfter must not be negative, got %s", c.RetryAfter)
+	case c.TimeToFirstToken < 0:
+		return fmt.Errorf("Config.TimeToFirstToken must not be negative, got %s", c.TimeToFirstToken)
+	case c.TokenLatency < 0:
+		return fmt.Errorf("Config.TokenLatency must not be negative, got %s", c.TokenLatency)
+	case c.RequestsPerMinute < 0:
+		return fmt.Errorf("Config.RequestsPerMinute must not be negative, got %d", c.RequestsPerMinute)
+	case c.TokensPerMinute < 0:
+		return fmt.Errorf("Config.TokensPerMinute must not be negative, got %d", c.TokensPerMinute)
+	case c.Capacity < 0:
+		return fmt.Errorf("Config.Capacity must not be negative, got %d", c.Capacity)
+	case c.KeepBodies < 0:
+		return fmt.Errorf("Config.KeepBodies must not be negative, got %d", c.KeepBodies)
 	}
 	return nil
 }
@@ -95,6 +132,12 @@ func (c Config) withDefaults() Config {
 	if c.RetryAfter <= 0 {
 		c.RetryAfter = DefaultRetryAfter
 	}
+	c.TimeToFirstToken = max(c.TimeToFirstToken, 0)
+	c.TokenLatency = max(c.TokenLatency, 0)
+	c.RequestsPerMinute = max(c.RequestsPerMinute, 0)
+	c.TokensPerMinute = max(c.TokensPerMinute, 0)
+	c.Capacity = max(c.Capacity, 0)
+	c.KeepBodies = max(c.KeepBodies, 0)
 	return c
 }
 
@@ -116,6 +159,15 @@ type Simulator struct {
 
 	statsMu sync.Mutex
 	stats   Stats
+
+	// inflight counts the API requests being served.
+	inflight atomic.Int64
+	// seq numbers generation answers for their ids.
+	seq atomic.Uint64
+
+	limit *limiter
+	out   outages
+	log   eventLog
 }
 
 // New returns a Simulator for cfg. Fields Config.Validate would reject are
@@ -126,6 +178,9 @@ func New(cfg Config) *Simulator {
 		cfg: cfg,
 		rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 	}
+	s.limit = newLimiter(cfg.RequestsPerMinute, cfg.TokensPerMinute, time.Now())
+	s.out.init()
+	s.log.keepBodies = cfg.KeepBodies
 	s.ResetStats()
 	return s
 }
@@ -141,16 +196,20 @@ type call struct {
 	r     *http.Request
 	body  []byte
 	start time.Time
+	// cost is the token cost charged to the rate limit, once known.
+	cost int
 }
 
 var routes = map[string]route{
-	"/v1/embeddings": {http.MethodPost, (*Simulator).openAIEmbeddings},
-	"/v1/models":     {http.MethodGet, (*Simulator).openAIModels},
-	"/api/embed":     {http.MethodPost, (*Simulator).ollamaEmbed},
-	"/api/generate":  {http.MethodPost, (*Simulator).ollamaGenerate},
-	"/api/chat":      {http.MethodPost, (*Simulator).ollamaChat},
-	"/api/version":   {http.MethodGet, (*Simulator).ollamaVersion},
-	"/api/tags":      {http.MethodGet, (*Simulator).ollamaTags},
+	"/v1/embeddings":       {http.MethodPost, (*Simulator).openAIEmbeddings},
+	"/v1/models":           {http.MethodGet, (*Simulator).openAIModels},
+	"/v1/chat/completions": {http.MethodPost, (*Simulator).openAIChat},
+	"/v1/completions":      {http.MethodPost, (*Simulator).openAICompletions},
+	"/api/embed":           {http.MethodPost, (*Simulator).ollamaEmbed},
+	"/api/generate":        {http.MethodPost, (*Simulator).ollamaGenerate},
+	"/api/chat":            {http.MethodPost, (*Simulator).ollamaChat},
+	"/api/version":         {http.MethodGet, (*Simulator).ollamaVersion},
+	"/api/tags":            {http.MethodGet, (*Simulator).ollamaTags},
 }
 
 // unknownPath is the Stats.ByPath key of requests to no route.
@@ -163,7 +222,13 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveStats(w, r)
 		return
 	}
+	if strings.HasPrefix(r.URL.Path, AdminPrefix) {
+		s.serveAdmin(w, r)
+		return
+	}
 	start := time.Now()
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
 	rt, known := routes[r.URL.Path]
 	key := r.URL.Path
 	if !known {
@@ -171,7 +236,11 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.countRequest(key)
 	rec := &recorder{ResponseWriter: w, sim: s}
-	defer rec.finish()
+	c := &call{r: r, start: start}
+	defer func() {
+		rec.finish()
+		s.log.request(start, key, rec.status, c.cost)
+	}()
 
 	fl := flavorOf(r.URL.Path)
 	// Read the body first, as real servers do: from then on the server
@@ -184,7 +253,21 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the client left
 	}
-	if err := sleep(r.Context(), s.cfg.Latency); err != nil {
+	c.body = body
+	s.log.body(r.URL.Path, body)
+	switch s.Outage() {
+	case OutageUnavailable:
+		fail(rec, fl, statusFailure(http.StatusServiceUnavailable))
+		return
+	case OutageHang:
+		s.statsMu.Lock()
+		s.stats.Hung++
+		s.statsMu.Unlock()
+		<-r.Context().Done()
+		return
+	}
+	s.limit.headers(rec.Header(), time.Now())
+	if err := s.wait(r.Context(), s.cfg.Latency); err != nil {
 		return
 	}
 	switch {
@@ -207,7 +290,7 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(rec, fl, f)
 		return
 	}
-	rt.serve(s, rec, &call{r: r, body: body, start: start})
+	rt.serve(s, rec, c)
 }
 
 // authorized reports whether r carries the configured API key, comparing in
@@ -240,11 +323,17 @@ func (s *Simulator) inject() (failure, bool) {
 	return failure{}, false
 }
 
-// steer carries out d for a request that passed validation: it waits
+// steer carries out d for a request that passed validation and costs cost
+// tokens: it charges the rate limit (answering 429 when spent), waits
 // sim:sleep, then answers the error or the garbage d asks for. It reports
 // whether the caller should go on and answer normally.
-func (s *Simulator) steer(w http.ResponseWriter, r *http.Request, fl flavor, d directives) bool {
-	if err := sleep(r.Context(), d.sleep); err != nil {
+func (s *Simulator) steer(w http.ResponseWriter, c *call, fl flavor, d directives, cost int) bool {
+	c.cost = cost
+	if f, ok := s.limit.admit(w.Header(), cost, time.Now()); !ok {
+		fail(w, fl, f)
+		return false
+	}
+	if err := sleep(c.r.Context(), d.sleep); err != nil {
 		return false
 	}
 	if f, ok := s.directiveFailure(d); ok {
@@ -274,6 +363,20 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// wait is sleep for a configured latency d, stretched by saturation: with
+// Config.Capacity set, d is multiplied by max(1, inflight/Capacity).
+func (s *Simulator) wait(ctx context.Context, d time.Duration) error {
+	if s.cfg.Capacity > 0 && d > 0 {
+		if f := float64(s.inflight.Load()) / float64(s.cfg.Capacity); f > 1 {
+			d = time.Duration(float64(d) * f)
+		}
+	}
+	return sleep(ctx, d)
+}
+
+// InFlight returns the number of API requests being served now.
+func (s *Simulator) InFlight() int { return int(s.inflight.Load()) }
+
 // ConnState counts connections. Set it as http.Server.ConnState: each
 // StateNew is one accepted TCP connection.
 func (s *Simulator) ConnState(_ net.Conn, st http.ConnState) {
@@ -283,6 +386,7 @@ func (s *Simulator) ConnState(_ net.Conn, st http.ConnState) {
 	s.statsMu.Lock()
 	s.stats.Connections++
 	s.statsMu.Unlock()
+	s.log.connection(time.Now(), KindConnection)
 }
 
 // Stats counts what a Simulator has served since New or the last ResetStats.
@@ -300,6 +404,17 @@ type Stats struct {
 	// ByStatus counts API requests by the status answered ("200", "429",
 	// ...). A request whose client left before any answer counts as "499".
 	ByStatus map[string]int64 `json:"by_status"`
+	// CompletionTokens is the number of tokens generated by the OpenAI
+	// generation routes, counted before the answer is written.
+	CompletionTokens int64 `json:"completion_tokens"`
+	// Disconnects counts streamed answers whose client left before their
+	// end.
+	Disconnects int64 `json:"disconnects"`
+	// ResetConnections counts connections accepted and reset at once
+	// (OutageReset), which Connections does not count.
+	ResetConnections int64 `json:"reset_connections"`
+	// Hung counts API requests left unanswered by OutageHang.
+	Hung int64 `json:"hung"`
 }
 
 // Stats returns a copy of the counters. A request is counted in Requests and
@@ -363,13 +478,15 @@ func (s *Simulator) serveStats(w http.ResponseWriter, r *http.Request) {
 // recorder counts the status of the answer written through it.
 type recorder struct {
 	http.ResponseWriter
-	sim   *Simulator
-	wrote bool
+	sim    *Simulator
+	wrote  bool
+	status int
 }
 
 func (r *recorder) WriteHeader(status int) {
 	if !r.wrote && status >= 200 {
 		r.wrote = true
+		r.status = status
 		r.sim.countStatus(status)
 	}
 	r.ResponseWriter.WriteHeader(status)
@@ -400,6 +517,7 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 // finish counts a request that ended without an answer.
 func (r *recorder) finish() {
 	if !r.wrote {
+		r.status = 499
 		r.sim.countStatus(499)
 	}
 }

@@ -178,7 +178,7 @@ func TestRouting(t *testing.T) {
 		wantAllow  string
 		openAI     bool
 	}{
-		{"unknown /v1 path", http.MethodGet, "/v1/chat/completions", nil, 404, "", true},
+		{"unknown /v1 path", http.MethodGet, "/v1/audio/speech", nil, 404, "", true},
 		{"unknown /api path", http.MethodPost, "/api/pull", `{}`, 404, "", false},
 		{"root", http.MethodGet, "/", nil, 404, "", false},
 		{"GET embeddings", http.MethodGet, "/v1/embeddings", nil, 405, "POST", true},
