@@ -153,7 +153,12 @@ func (s *Simulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 					return
 				}
 			}
-			if err := s.SetOutage(o, d); err != nil {
+			// The connection asking is spared and closed after the
+			// answer, so that the answer gets through.
+			if o == OutageRefuse || o == OutageReset {
+				w.Header().Set("Connection", "close")
+			}
+			if err := s.setOutage(o, d, r.RemoteAddr); err != nil {
 				bad(http.StatusInternalServerError, err.Error())
 				return
 			}

@@ -1,6 +1,7 @@
 package simulator_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -61,4 +62,37 @@ func ExampleCompletion() {
 	tokens := simulator.Completion("Why is the sky blue?", 3)
 	fmt.Printf("%q\n", tokens)
 	// Output: ["value " "runs " "some "]
+}
+
+// Answer is what /v1/chat/completions and /v1/completions answer, so a
+// test can compare every answer exactly.
+func ExampleAnswer() {
+	srv := simulator.Start(simulator.New(simulator.Config{}), false)
+	defer srv.Close()
+
+	resp, err := srv.Client().Post(srv.URL+"/v1/chat/completions", "application/json",
+		strings.NewReader(`{"model":"gpt-4o-mini","max_tokens":4,"messages":[{"role":"user","content":"Hello"}]}`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	var answer struct {
+		Choices []struct {
+			Message struct {
+				Content string `json:"content"`
+			} `json:"message"`
+			FinishReason string `json:"finish_reason"`
+		} `json:"choices"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
+		fmt.Println(err)
+		return
+	}
+	got := answer.Choices[0].Message.Content
+	fmt.Printf("%q %s\n", got, answer.Choices[0].FinishReason)
+	fmt.Println(got == simulator.Answer("gpt-4o-mini", simulator.ChatPrompt("Hello"), 0, 4))
+	// Output:
+	// "to sends slow retry " length
+	// true
 }

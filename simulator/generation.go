@@ -185,7 +185,7 @@ func decodePrompt(raw json.RawMessage) ([]string, error) {
 	raw = bytes.TrimSpace(raw)
 	switch {
 	case len(raw) == 0 || string(raw) == "null":
-		return nil, errors.New("Missing required parameter: 'prompt'.")
+		return nil, errors.New("missing required parameter: 'prompt'")
 	case raw[0] == '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
@@ -390,6 +390,9 @@ func (s *Simulator) streamOpenAI(w http.ResponseWriter, c *call, g openAIGenerat
 	h.Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
+	if rc.Flush() != nil { // the headers go out at once, as a server's do
+		return
+	}
 	ctx := c.r.Context()
 	var buf bytes.Buffer
 	send := func(v any) bool {

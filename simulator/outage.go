@@ -69,6 +69,12 @@ func (s *Simulator) Outage() Outage {
 // listens again on each Listener's address; the error says when that
 // failed (the listener then keeps refusing).
 func (s *Simulator) SetOutage(o Outage, d time.Duration) error {
+	return s.setOutage(o, d, "")
+}
+
+// setOutage is SetOutage sparing the connection from remote address
+// exempt, which carries the admin request that asked for the outage.
+func (s *Simulator) setOutage(o Outage, d time.Duration, exempt string) error {
 	if _, err := ParseOutage(string(o)); err != nil {
 		return err
 	}
@@ -85,19 +91,19 @@ func (s *Simulator) SetOutage(o Outage, d time.Duration) error {
 			s.out.mu.Lock()
 			defer s.out.mu.Unlock()
 			if s.out.gen == gen {
-				_ = s.out.apply(OutageNone)
+				_ = s.out.apply(OutageNone, "")
 			}
 		})
 	}
-	return s.out.apply(o)
+	return s.out.apply(o, exempt)
 }
 
-// apply switches to o; o.mu is held.
-func (o *outages) apply(mode Outage) error {
+// apply switches to mode; o.mu is held.
+func (o *outages) apply(mode Outage, exempt string) error {
 	o.mode = mode
 	var errs []error
 	for _, l := range o.listeners {
-		errs = append(errs, l.apply(mode))
+		errs = append(errs, l.apply(mode, exempt))
 	}
 	return errors.Join(errs...)
 }
@@ -111,7 +117,7 @@ func (s *Simulator) Listener(ln net.Listener) net.Listener {
 	s.out.mu.Lock()
 	defer s.out.mu.Unlock()
 	s.out.listeners = append(s.out.listeners, l)
-	_ = l.apply(s.out.mode)
+	_ = l.apply(s.out.mode, "")
 	return l
 }
 
@@ -128,8 +134,9 @@ type listener struct {
 	conns   map[*trackedConn]struct{}
 }
 
-// apply puts l in the state of mode.
-func (l *listener) apply(mode Outage) error {
+// apply puts l in the state of mode, resetting the open connections but
+// the one from remote address exempt when mode asks for it.
+func (l *listener) apply(mode Outage, exempt string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -152,6 +159,9 @@ func (l *listener) apply(mode Outage) error {
 	}
 	if mode == OutageRefuse || mode == OutageReset {
 		for c := range l.conns {
+			if exempt != "" && c.RemoteAddr().String() == exempt {
+				continue
+			}
 			resetConn(c.Conn)
 			delete(l.conns, c)
 		}

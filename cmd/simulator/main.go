@@ -12,7 +12,14 @@
 //
 //	simulator listening on http://127.0.0.1:PORT
 //
-// (https:// with -tls) and logs to stderr. Point OpenAI clients at
+// (https:// with -tls), then, with -admin-addr,
+//
+//	simulator admin listening on http://127.0.0.1:PORT
+//
+// and logs to stderr. The admin routes (/stats and /_sim/: outages, the
+// event log) are served on the main address too, and on -admin-addr by a
+// plain-HTTP listener of their own that the refuse and reset outages do not
+// touch. Point OpenAI clients at
 // {that URL}/v1 and Ollama clients at the URL itself. SIGINT or SIGTERM shut
 // it down gracefully. Run it with -h for the flags.
 package main
@@ -29,6 +36,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -50,10 +58,11 @@ const shutdownTimeout = 5 * time.Second
 
 // options are the command's flags.
 type options struct {
-	addr    string
-	tls     bool
-	certOut string
-	cfg     simulator.Config
+	addr      string
+	adminAddr string
+	tls       bool
+	certOut   string
+	cfg       simulator.Config
 }
 
 // parseFlags reads args; the API key defaults to $SIMULATOR_API_KEY. It
@@ -92,6 +101,13 @@ Flags:
 	// -h never prints it.
 	fs.StringVar(&o.cfg.APIKey, "api-key", "", "require `key` as the Bearer token on /v1 routes (default $SIMULATOR_API_KEY)")
 	fs.Uint64Var(&o.cfg.Seed, "seed", 0, "seed for the random choice of failed requests")
+	fs.StringVar(&o.adminAddr, "admin-addr", "", "also serve /stats and /_sim/ (outages, events) on this `address`, untouched by outages")
+	fs.DurationVar(&o.cfg.TimeToFirstToken, "ttft", 0, "time to the first token of a generation, streamed or not")
+	fs.DurationVar(&o.cfg.TokenLatency, "token-latency", 0, "time between two generated tokens")
+	fs.IntVar(&o.cfg.RequestsPerMinute, "rpm", 0, "enforce a rate limit of this many requests per minute, with OpenAI's x-ratelimit-* headers (0: none)")
+	fs.IntVar(&o.cfg.TokensPerMinute, "tpm", 0, "enforce a rate limit of this many tokens per minute (0: none)")
+	fs.IntVar(&o.cfg.Capacity, "capacity", 0, "saturate beyond this many requests in flight: waits grow by inflight/capacity (0: never)")
+	fs.IntVar(&o.cfg.KeepBodies, "keep-bodies", 0, "keep the latest `n` request bodies for GET /_sim/bodies")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -145,11 +161,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		scheme = "https"
 	}
 
-	ln, err := net.Listen("tcp", o.addr)
+	raw, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	ln := sim.Listener(raw)
 	url := scheme + "://" + dialAddr(ln.Addr())
+	var admin *http.Server
+	adminErrc := make(chan error, 1)
+	if o.adminAddr != "" {
+		aln, err := net.Listen("tcp", o.adminAddr)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("listen on -admin-addr: %w", err)
+		}
+		admin = &http.Server{Handler: adminOnly(sim), ReadHeaderTimeout: 10 * time.Second}
+		go func() { adminErrc <- admin.Serve(aln) }()
+		defer func() {
+			_ = admin.Close()
+			<-adminErrc
+		}()
+		o.adminAddr = "http://" + dialAddr(aln.Addr())
+	}
 	errc := make(chan error, 1)
 	go func() {
 		if o.tls {
@@ -159,6 +192,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}()
 	fmt.Fprintf(stdout, "simulator listening on %s\n", url)
+	if admin != nil {
+		fmt.Fprintf(stdout, "simulator admin listening on %s\n", o.adminAddr)
+	}
 	logger.Info("simulator listening",
 		slog.String("url", url),
 		slog.Int("dim", o.cfg.Dim),
@@ -167,11 +203,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		slog.Float64("rate_limit_rate", o.cfg.RateLimitRate),
 		slog.Bool("float_only", o.cfg.FloatOnly),
 		slog.Bool("api_key", o.cfg.APIKey != ""),
-		slog.Uint64("seed", o.cfg.Seed))
+		slog.Uint64("seed", o.cfg.Seed),
+		slog.Duration("ttft", o.cfg.TimeToFirstToken),
+		slog.Duration("token_latency", o.cfg.TokenLatency),
+		slog.Int("rpm", o.cfg.RequestsPerMinute),
+		slog.Int("tpm", o.cfg.TokensPerMinute),
+		slog.Int("capacity", o.cfg.Capacity))
 
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
+	case err := <-adminErrc:
+		adminErrc <- err
+		return fmt.Errorf("serve admin: %w", err)
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
@@ -190,6 +234,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		slog.Int64("requests", st.Requests),
 		slog.Int64("inputs", st.Inputs))
 	return nil
+}
+
+// adminOnly serves the admin routes of sim and 404 for the rest.
+func adminOnly(sim *simulator.Simulator) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stats" || strings.HasPrefix(r.URL.Path, simulator.AdminPrefix) {
+			sim.ServeHTTP(w, r)
+			return
+		}
+		http.NotFound(w, r)
+	})
 }
 
 // dialAddr is the host:port a client on this machine dials to reach a

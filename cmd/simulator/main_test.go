@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,6 +37,18 @@ var listening = regexp.MustCompile(`^simulator listening on (https?://127\.0\.0\
 // the line it prints, and the running process.
 func startCommand(t *testing.T, env []string, args ...string) (string, *exec.Cmd) {
 	t.Helper()
+	lines, cmd := startCommandLines(t, env, 1, args...)
+	m := listening.FindStringSubmatch(lines[0])
+	if m == nil {
+		t.Fatalf("first line = %q, want %q", lines[0], "simulator listening on URL")
+	}
+	return m[1], cmd
+}
+
+// startCommandLines runs the command with args and returns the first n
+// lines it prints, and the running process.
+func startCommandLines(t *testing.T, env []string, n int, args ...string) ([]string, *exec.Cmd) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	// GORACE: a race-enabled binary otherwise sleeps a second at exit.
 	cmd.Env = append(append(os.Environ(), runAsMain+"=1", "GORACE=atexit_sleep_ms=0"), env...)
@@ -51,23 +66,30 @@ func startCommand(t *testing.T, env []string, args ...string) (string, *exec.Cmd
 			_ = cmd.Wait()
 		}
 	})
-	lines := make(chan string, 1)
+	lines := make(chan []string, 1)
 	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		lines <- line
-		_, _ = io.Copy(io.Discard, stdout)
+		br := bufio.NewReader(stdout)
+		var got []string
+		for range n {
+			line, err := br.ReadString('\n')
+			got = append(got, line)
+			if err != nil {
+				break
+			}
+		}
+		lines <- got
+		_, _ = io.Copy(io.Discard, br)
 	}()
 	select {
-	case line := <-lines:
-		m := listening.FindStringSubmatch(line)
-		if m == nil {
-			t.Fatalf("first line = %q, want %q", line, "simulator listening on URL")
+	case got := <-lines:
+		if len(got) != n {
+			t.Fatalf("printed %q, want %d lines", got, n)
 		}
-		return m[1], cmd
+		return got, cmd
 	case <-time.After(10 * time.Second):
 		t.Fatal("no listening line after 10s")
 	}
-	return "", nil
+	return nil, nil
 }
 
 // stop sends sig and checks that the command exits 0.
@@ -196,7 +218,17 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("APIKey = %q, want the flag's empty value", o.cfg.APIKey)
 			}
 		}},
+		{name: "generation and resilience flags", args: []string{"-ttft", "200ms", "-token-latency", "10ms", "-rpm", "60", "-tpm", "1000",
+			"-capacity", "8", "-keep-bodies", "3", "-admin-addr", "127.0.0.1:0"},
+			check: func(t *testing.T, o options) {
+				c := o.cfg
+				if c.TimeToFirstToken != 200*time.Millisecond || c.TokenLatency != 10*time.Millisecond || c.RequestsPerMinute != 60 ||
+					c.TokensPerMinute != 1000 || c.Capacity != 8 || c.KeepBodies != 3 || o.adminAddr != "127.0.0.1:0" {
+					t.Errorf("options = %+v", o)
+				}
+			}},
 		{name: "bad rate", args: []string{"-error-rate", "2"}, wantErr: "ErrorRate"},
+		{name: "negative rpm", args: []string{"-rpm", "-1"}, wantErr: "RequestsPerMinute"},
 		{name: "cert-out without tls", args: []string{"-cert-out", "c.pem"}, wantErr: "-tls"},
 		{name: "stray argument", args: []string{"serve"}, wantErr: "unexpected"},
 		{name: "unknown flag", args: []string{"-nope"}, wantErr: "nope"},
@@ -229,4 +261,98 @@ func TestHelpHidesKey(t *testing.T) {
 	if !strings.Contains(out.String(), "-rate-limit-rate") || strings.Contains(out.String(), "sk-secret") {
 		t.Errorf("usage:\n%s", out.String())
 	}
+}
+
+var adminListening = regexp.MustCompile(`^simulator admin listening on (http://127\.0\.0\.1:\d+)\n$`)
+
+// TestCommandResilience runs the command with a rate limit and an admin
+// address, and takes it through an outage of refused connections and
+// back, driven over the admin listener.
+func TestCommandResilience(t *testing.T) {
+	lines, cmd := startCommandLines(t, nil, 2, "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0",
+		"-rpm", "2", "-ttft", "30ms", "-token-latency", "1ms", "-keep-bodies", "4")
+	m, a := listening.FindStringSubmatch(lines[0]), adminListening.FindStringSubmatch(lines[1])
+	if m == nil || a == nil {
+		t.Fatalf("printed %q", lines)
+	}
+	url, adminURL := m[1], a[1]
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	chat := func() (*http.Response, error) {
+		resp, err := client.Post(url+"/v1/chat/completions", "application/json",
+			strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":3}`))
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		return resp, err
+	}
+	admin := func(method, path string) string {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), method, adminURL+path, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, body)
+		}
+		return string(body)
+	}
+
+	start := time.Now()
+	for i, want := range []int{200, 200, 429} {
+		resp, err := chat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != want || resp.Header.Get("X-Ratelimit-Limit-Requests") != "2" {
+			t.Fatalf("request %d: %d %v, want %d", i, resp.StatusCode, resp.Header, want)
+		}
+	}
+	if d := time.Since(start); d < 60*time.Millisecond {
+		t.Errorf("two answers after %s: -ttft not applied", d)
+	}
+
+	admin(http.MethodPost, "/_sim/outage?mode=refuse")
+	if _, err := chat(); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("refusing: %v", err)
+	}
+	admin(http.MethodPost, "/_sim/outage?mode=none")
+	resp, err := chat()
+	if err != nil || resp.StatusCode != 429 {
+		t.Fatalf("after the outage, on the same port: %v %v", resp, err)
+	}
+	var eb struct {
+		Events []struct {
+			Kind   string `json:"kind"`
+			Path   string `json:"path"`
+			Status int    `json:"status"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal([]byte(admin(http.MethodGet, "/_sim/events")), &eb); err != nil {
+		t.Fatal(err)
+	}
+	var statuses []int
+	for _, e := range eb.Events {
+		if e.Kind == "request" {
+			statuses = append(statuses, e.Status)
+		}
+	}
+	if !slices.Equal(statuses, []int{200, 200, 429, 429}) {
+		t.Errorf("events: %+v", eb.Events)
+	}
+	if body := admin(http.MethodGet, "/_sim/bodies"); !strings.Contains(body, `\"max_tokens\":3`) {
+		t.Errorf("bodies: %s", body)
+	}
+	// The admin listener serves nothing else.
+	if resp, err := client.Post(adminURL+"/v1/embeddings", "application/json", strings.NewReader(`{"input":"a"}`)); err != nil || resp.StatusCode != 404 {
+		t.Errorf("API on the admin listener: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	client.CloseIdleConnections()
+	stop(t, cmd, syscall.SIGTERM)
 }
