@@ -1,5 +1,12 @@
 package clients
 
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
 // EmbedRequest asks a provider for one vector per input.
 type EmbedRequest struct {
 	// Model names the embedding model; empty means the client's default.
@@ -58,4 +65,107 @@ type Generation struct {
 	// InputTokens and OutputTokens are the provider's token counts.
 	InputTokens  int `json:"input_tokens"`
 	OutputTokens int `json:"output_tokens"`
+}
+
+// CompletionRequest is an OpenAI-shaped generation request (chat or text
+// completion) whose body the client forwards as it is.
+type CompletionRequest struct {
+	// Body is the JSON request object: model, messages or prompt,
+	// temperature, max_tokens, tools, response_format and any other field,
+	// known or not. It is sent unchanged, byte for byte, except that a
+	// missing, null or empty "model" is set to the client's default and,
+	// for a streamed request, "stream" is set to true and
+	// "stream_options.include_usage" to true (keeping the other stream
+	// options).
+	Body json.RawMessage
+	// Stream asks for a streamed answer (server-sent events) even when Body
+	// does not say "stream": true; a Body that says it streams too. Either
+	// way the parts are assembled into one Completion.
+	Stream bool
+}
+
+// Completion is a provider's complete answer to a CompletionRequest.
+type Completion struct {
+	// Body is the provider's answer body as it came for a non-streamed
+	// answer; for a streamed one, a body of the non-streamed shape
+	// ("chat.completion" or "text_completion") assembled from the chunks.
+	Body json.RawMessage
+	// ID is the answer's id ("chatcmpl-...", "cmpl-...").
+	ID string
+	// Model is the model that answered, as the provider names it.
+	Model string
+	// Text and FinishReason are those of the first choice (index 0): the
+	// assistant message's content for a chat, the text for a completion.
+	Text         string
+	FinishReason string
+	// Choices holds every choice, in index order.
+	Choices []CompletionChoice
+	// InputTokens and OutputTokens are the provider's usage counts (0 if
+	// not reported).
+	InputTokens  int
+	OutputTokens int
+	// Streamed reports whether the answer came as a stream.
+	Streamed bool
+}
+
+// CompletionChoice is one choice of a Completion.
+type CompletionChoice struct {
+	Index        int
+	Text         string
+	FinishReason string
+}
+
+// FinishReasons returns the finish reason of every choice, in index order.
+func (c *Completion) FinishReasons() []string {
+	out := make([]string, len(c.Choices))
+	for i, ch := range c.Choices {
+		out[i] = ch.FinishReason
+	}
+	return out
+}
+
+// ErrIncompleteStream marks a streamed answer that ended before its end
+// marker (OpenAI's "data: [DONE]"): the connection was cut or the server
+// stopped early. The answer is lost; sending the request again may succeed.
+var ErrIncompleteStream = errors.New("stream ended before its end marker")
+
+// ErrAnswerTooLarge marks an answer larger than the client's configured
+// maximum; it was not read to the end.
+var ErrAnswerTooLarge = errors.New("answer too large")
+
+// StreamError is an error event a provider sent in the middle of a streamed
+// answer, after its 2xx status. It never holds request text or credentials.
+type StreamError struct {
+	// Provider names the provider ("openai").
+	Provider string
+	// Type, Code and Message come from the event's error object.
+	Type    string
+	Code    string
+	Message string
+}
+
+func (e *StreamError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: error event in stream", e.Provider)
+	if e.Type != "" {
+		fmt.Fprintf(&b, " %s", e.Type)
+	}
+	if e.Code != "" {
+		fmt.Fprintf(&b, " (%s)", e.Code)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	return b.String()
+}
+
+// Permanent reports whether repeating the request cannot succeed: an
+// exhausted quota or an invalid request. Other stream errors (server
+// errors, overload) are not permanent.
+func (e *StreamError) Permanent() bool {
+	switch {
+	case e.Code == "insufficient_quota", e.Type == "insufficient_quota", e.Type == "invalid_request_error":
+		return true
+	}
+	return false
 }

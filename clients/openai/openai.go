@@ -49,6 +49,14 @@ type Config struct {
 	// Model is the embedding model used when a request names none.
 	// Default DefaultModel.
 	Model string
+	// ChatModel is the generation model (Chat and Complete) used when a
+	// request body names none. Default DefaultChatModel.
+	ChatModel string
+	// MaxAnswerBytes bounds a generation answer: the body of a non-streamed
+	// one, and for a streamed one each event and the assembled answer. A
+	// larger answer is an error wrapping clients.ErrAnswerTooLarge.
+	// Default DefaultMaxAnswerBytes.
+	MaxAnswerBytes int
 	// TracerProvider and MeterProvider receive a CLIENT span and the
 	// gen_ai.client.* metrics for every call (OpenTelemetry GenAI
 	// conventions). Default: the global ones.
@@ -65,6 +73,9 @@ type Client struct {
 	key      string
 	model    string
 	obs      *genai.Instruments
+
+	chatModel string
+	maxAnswer int
 }
 
 // New returns a Client that sends its requests through hc, the process's
@@ -79,6 +90,12 @@ func New(hc *http.Client, cfg Config) (*Client, error) {
 	}
 	if cfg.Model == "" {
 		cfg.Model = DefaultModel
+	}
+	if cfg.ChatModel == "" {
+		cfg.ChatModel = DefaultChatModel
+	}
+	if cfg.MaxAnswerBytes <= 0 {
+		cfg.MaxAnswerBytes = DefaultMaxAnswerBytes
 	}
 	base, err := clients.ParseBaseURL(cfg.BaseURL)
 	if err != nil {
@@ -99,6 +116,9 @@ func New(hc *http.Client, cfg Config) (*Client, error) {
 		key:      cfg.APIKey,
 		model:    cfg.Model,
 		obs:      obs,
+
+		chatModel: cfg.ChatModel,
+		maxAnswer: cfg.MaxAnswerBytes,
 	}
 	if cfg.APIKey != "" {
 		c.auth = "Bearer " + cfg.APIKey

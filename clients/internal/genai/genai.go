@@ -60,6 +60,8 @@ type Instruments struct {
 	tracer   trace.Tracer
 	duration metric.Float64Histogram
 	tokens   metric.Int64Histogram
+	// firstChunk is gen_ai.client.operation.time_to_first_chunk.
+	firstChunk metric.Float64Histogram
 	// common are the attributes of every span and measurement: provider,
 	// server address and port.
 	common []attribute.KeyValue
@@ -89,15 +91,20 @@ func New(provider string, base *url.URL, tp trace.TracerProvider, mp metric.Mete
 	if err != nil {
 		return nil, fmt.Errorf("genai metrics: %w", err)
 	}
+	firstChunk, err := newFirstChunk(meter)
+	if err != nil {
+		return nil, fmt.Errorf("genai metrics: %w", err)
+	}
 	common := []attribute.KeyValue{semconv.GenAIProviderNameKey.String(provider), semconv.ServerAddress(base.Hostname())}
 	if port := portOf(base); port > 0 {
 		common = append(common, semconv.ServerPort(port))
 	}
 	return &Instruments{
-		tracer:   tp.Tracer(clients.ScopeName, trace.WithSchemaURL(semconv.SchemaURL)),
-		duration: duration,
-		tokens:   tokens,
-		common:   common,
+		tracer:     tp.Tracer(clients.ScopeName, trace.WithSchemaURL(semconv.SchemaURL)),
+		duration:   duration,
+		tokens:     tokens,
+		firstChunk: firstChunk,
+		common:     common,
 	}, nil
 }
 
@@ -128,6 +135,7 @@ type Call struct {
 	protoVersion  string
 	responseModel string
 	input, output int
+	firstChunk    bool
 }
 
 // Start begins reporting a call of operation with model and returns the
