@@ -339,7 +339,17 @@ type (
 		Role      string      `json:"role"`
 		Content   *string     `json:"content"`
 		Refusal   *string     `json:"refusal"`
-		ToolCalls []*toolCall `json:"tool_calls,omitempty"`
+		ToolCalls []assembledCall `json:"tool_calls,omitempty"`
+	}
+	// assembledCall is a tool call as a non-streamed answer has it: no
+	// index.
+	assembledCall struct {
+		ID       string `json:"id"`
+		Type     string `json:"type"`
+		Function struct {
+			Name      string `json:"name"`
+			Arguments string `json:"arguments"`
+		} `json:"function"`
 	}
 )
 
@@ -366,7 +376,12 @@ func (a *assembler) result() (*clients.Completion, error) {
 			cc.FinishReason = *c.finish
 		}
 		if a.chat {
-			m := &assembledMessage{Role: c.role, ToolCalls: c.toolCalls}
+			m := &assembledMessage{Role: c.role}
+			for _, tc := range c.toolCalls {
+				ac := assembledCall{ID: tc.ID, Type: tc.Type}
+				ac.Function.Name, ac.Function.Arguments = tc.Function.Name, tc.Function.Arguments
+				m.ToolCalls = append(m.ToolCalls, ac)
+			}
 			if m.Role == "" {
 				m.Role = "assistant"
 			}

@@ -41,7 +41,7 @@ func TestStreamAssemblesToolCalls(t *testing.T) {
 		t.Errorf("result %+v", res)
 	}
 	const want = `{"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"gpt-x","system_fingerprint":"fp_1",` +
-		`"choices":[{"index":0,"message":{"role":"assistant","content":null,"refusal":null,"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},` +
+		`"choices":[{"index":0,"message":{"role":"assistant","content":null,"refusal":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},` +
 		`"logprobs":{"content":[{"token":"a","logprob":-0.1},{"token":"b","logprob":-0.2}]},"finish_reason":"tool_calls"}],` +
 		`"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21}}`
 	if string(res.Body) != want {
