@@ -62,6 +62,12 @@ func (l *jobLog) finishedOf(j tasks.JobRef) ([2]int, bool) {
 	return v, ok
 }
 
+func (l *jobLog) releasedOf(j tasks.JobRef) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.released[l.key(j)]
+}
+
 func sameVector(got, want []float32) bool {
 	if len(got) != len(want) {
 		return false

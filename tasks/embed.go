@@ -329,9 +329,7 @@ func (h *EmbedHandler) run(ctx context.Context, t *asynq.Task, emb Embedder, p E
 // items, a last failure is stored as each item's result, so that nobody
 // waits for it.
 func (h *EmbedHandler) settle(ctx context.Context, p EmbedPayload, err error) {
-	retried, _ := asynq.GetRetryCount(ctx)
-	maxRetry, _ := asynq.GetMaxRetry(ctx)
-	final := errors.Is(err, asynq.SkipRetry) || retried >= maxRetry
+	final := Outcome(ctx, err) == OutcomeArchived
 	// The bookkeeping must land even when the task's context is over (a
 	// timeout, or a shutdown handing the task back), so it gets its own.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
