@@ -233,12 +233,13 @@ func (s itemSink) store(ctx context.Context, res *embedded) error {
 	}
 	errs := res.textErrors()
 	// Each item gets its share of the request's tokens, by text length.
-	okBytes := 0
+	weights := make([]int, len(p.Texts))
 	for i, v := range res.vectors {
 		if v != nil {
-			okBytes += len(p.Texts[i])
+			weights[i] = len(p.Texts[i])
 		}
 	}
+	shares := ShareTokens(res.tokens, weights)
 	_, err := s.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		k := 0
 		for i, id := range p.Items {
@@ -252,7 +253,7 @@ func (s itemSink) store(ctx context.Context, res *embedded) error {
 				b, err = encodeEmbedResult(res.model, 0, [][]float32{nil}, []TextError{e})
 				k++
 			} else {
-				b, err = encodeEmbedResult(res.model, res.tokens*len(p.Texts[i])/max(okBytes, 1), [][]float32{res.vectors[i]}, nil)
+				b, err = encodeEmbedResult(res.model, shares[i], [][]float32{res.vectors[i]}, nil)
 			}
 			if err != nil {
 				return err

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/llmq/llmq/clients"
 )
 
 // TypeEmbed is the task type of an embedding task.
@@ -30,7 +32,7 @@ const (
 const (
 	// MaxEmbedInputs is the most texts one task may carry: OpenAI's limit
 	// per embeddings request.
-	MaxEmbedInputs = 2048
+	MaxEmbedInputs = clients.MaxEmbedInputs
 	// EmbedTimeout bounds one run of an embedding task.
 	EmbedTimeout = 2 * time.Minute
 	// EmbedMaxRetry is how often a failed embedding task is retried before

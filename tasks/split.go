@@ -118,7 +118,7 @@ func (e *embedded) embed(ctx context.Context, emb Embedder, p EmbedPayload, from
 // request (400), too large (413) or unprocessable (422). Authentication,
 // missing models and exhausted quotas fail every request alike.
 func splittable(e *clients.APIError) bool {
-	if e.Code == "insufficient_quota" || e.Type == "insufficient_quota" {
+	if e.QuotaExhausted() {
 		return false
 	}
 	switch e.StatusCode {
