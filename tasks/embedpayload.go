@@ -22,6 +22,15 @@ const (
 	QueueGeneration = "generation"
 )
 
+// QueueFor returns the queue the task constructors put a task of taskType
+// in unless an asynq.Queue option names another.
+func QueueFor(taskType string) string {
+	if taskType == TypeGenerate {
+		return QueueGeneration
+	}
+	return QueueEmbeddings
+}
+
 // Provider names accepted in payloads.
 const (
 	ProviderOpenAI = "openai"
