@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -52,7 +53,7 @@ func (e *APIError) Error() string {
 // (insufficient_quota, even when sent as 429). Timeouts (408), conflicts
 // (409), rate limits (429) and server errors (5xx) are not permanent.
 func (e *APIError) Permanent() bool {
-	if e.Code == "insufficient_quota" || e.Type == "insufficient_quota" {
+	if e.QuotaExhausted() {
 		return true
 	}
 	switch e.StatusCode {
@@ -60,6 +61,22 @@ func (e *APIError) Permanent() bool {
 		return false
 	}
 	return e.StatusCode >= 400 && e.StatusCode < 500
+}
+
+// QuotaExhausted reports whether the provider refused the request because
+// the account's quota is used up (insufficient_quota as code or type): no
+// request succeeds until someone adds credit.
+func (e *APIError) QuotaExhausted() bool {
+	return e.Code == "insufficient_quota" || e.Type == "insufficient_quota"
+}
+
+// ContextError returns ctx's error wrapping err when ctx has ended, since
+// that is why err happened, and err otherwise.
+func ContextError(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%w (%w)", cerr, err)
+	}
+	return err
 }
 
 // RateLimited reports whether the provider refused the request for its rate

@@ -7,12 +7,16 @@ import (
 	"strings"
 )
 
+// MaxEmbedInputs is the most inputs one embeddings request may carry:
+// OpenAI's limit, which llmq keeps to toward every provider.
+const MaxEmbedInputs = 2048
+
 // EmbedRequest asks a provider for one vector per input.
 type EmbedRequest struct {
 	// Model names the embedding model; empty means the client's default.
 	Model string
 	// Input holds the texts, in order. Providers limit how many one request
-	// may carry (OpenAI: 2048).
+	// may carry (OpenAI: MaxEmbedInputs).
 	Input []string
 	// Dimensions, when positive, asks for shortened vectors (OpenAI
 	// text-embedding-3 models; passed through to compatible servers).
@@ -27,6 +31,29 @@ type Embeddings struct {
 	Vectors [][]float32
 	// InputTokens is the provider's count of tokens read (0 if not reported).
 	InputTokens int
+}
+
+// CheckVectors reports why vectors cannot be the answer to a request of
+// inputs texts for vectors of dims dimensions (any number, all alike, when
+// dims is not positive): not one vector per input, or a vector that is
+// empty or of another length.
+func CheckVectors(vectors [][]float32, inputs, dims int) error {
+	if len(vectors) != inputs {
+		return fmt.Errorf("%d vectors for %d inputs", len(vectors), inputs)
+	}
+	if inputs == 0 {
+		return nil
+	}
+	want := dims
+	if want <= 0 {
+		want = len(vectors[0])
+	}
+	for i, v := range vectors {
+		if len(v) == 0 || len(v) != want {
+			return fmt.Errorf("vector %d has %d dimensions, want %d", i, len(v), want)
+		}
+	}
+	return nil
 }
 
 // Message is one turn of a chat.

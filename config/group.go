@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"time"
+
+	"github.com/llmq/llmq/clients"
 )
 
 // Group configures the worker's merging of single-text embedding tasks
@@ -30,7 +32,7 @@ type Group struct {
 }
 
 // maxGroupSize is OpenAI's limit of inputs per embeddings request.
-const maxGroupSize = 2048
+const maxGroupSize = clients.MaxEmbedInputs
 
 // Validate reports the first unusable field as an *Error.
 func (c Group) Validate() error {

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"strconv"
@@ -83,7 +84,7 @@ func parse(v reflect.Value, environ map[string]string) error {
 		}
 		return nil
 	}
-	if err := env.ParseWithOptions(v.Addr().Interface(), env.Options{Environment: environ}); err != nil {
+	if err := env.ParseWithOptions(v.Addr().Interface(), env.Options{Environment: withClientDefaults(t, environ)}); err != nil {
 		return parseError(t, environ, err)
 	}
 	for i := range t.NumField() {
@@ -115,6 +116,36 @@ func varName(f reflect.StructField) string {
 	return name
 }
 
+// defaultOf returns the default of f's variable: its envDefault tag, or
+// else the default the client it configures defines (clientDefaults).
+func defaultOf(f reflect.StructField) (string, bool) {
+	if def, ok := f.Tag.Lookup("envDefault"); ok {
+		return def, true
+	}
+	def, ok := clientDefaults[varName(f)]
+	return def, ok
+}
+
+// withClientDefaults returns environ with the clientDefaults of t's
+// variables filled in where environ has no value, for caarlos0/env to read
+// as it reads envDefault.
+func withClientDefaults(t reflect.Type, environ map[string]string) map[string]string {
+	out, cloned := environ, false
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := varName(f)
+		def, ok := clientDefaults[name]
+		if _, tagged := f.Tag.Lookup("envDefault"); !ok || tagged || environ[name] != "" {
+			continue
+		}
+		if !cloned {
+			out, cloned = maps.Clone(environ), true // the caller's map stays as it was
+		}
+		out[name] = def
+	}
+	return out
+}
+
 // parseError turns caarlos0/env's error for struct t into an *Error for the
 // first variable that failed.
 func parseError(t reflect.Type, environ map[string]string, err error) error {
@@ -135,7 +166,7 @@ func parseError(t reflect.Type, environ map[string]string, err error) error {
 		name := varName(f)
 		raw := environ[name]
 		if raw == "" {
-			raw = f.Tag.Get("envDefault")
+			raw, _ = defaultOf(f)
 		}
 		return errorf(name, parseProblem(f, raw, pe.Err))
 	}

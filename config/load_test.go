@@ -343,7 +343,7 @@ func TestTags(t *testing.T) {
 			if f.Tag.Get(tagHelp) == "" {
 				t.Errorf("%s has no help tag", name)
 			}
-			if _, ok := f.Tag.Lookup("envDefault"); !ok && f.Tag.Get(tagSecret) != "true" {
+			if _, ok := defaultOf(f); !ok && f.Tag.Get(tagSecret) != "true" {
 				t.Errorf("%s has no default", name)
 			}
 		}

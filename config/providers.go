@@ -1,18 +1,34 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/llmq/llmq/clients/ollama"
+	"github.com/llmq/llmq/clients/openai"
+)
+
+// clientDefaults holds the defaults of variables that the provider clients
+// define for their zero Config fields, so that each is written once. Load
+// and Usage treat them as envDefault tags.
+var clientDefaults = map[string]string{
+	"OPENAI_BASE_URL":        openai.DefaultBaseURL,
+	"OPENAI_EMBEDDING_MODEL": openai.DefaultModel,
+	"OLLAMA_HOST":            ollama.DefaultHost,
+	"OLLAMA_MODEL":           ollama.DefaultModel,
+	"OLLAMA_EMBEDDING_MODEL": ollama.DefaultEmbeddingModel,
+}
 
 // OpenAI configures the OpenAI (or OpenAI-compatible) embeddings client.
 type OpenAI struct {
 	// BaseURL is the API root, with scheme http or https. Default
-	// https://api.openai.com/v1.
-	BaseURL string `env:"OPENAI_BASE_URL" envDefault:"https://api.openai.com/v1" help:"OpenAI-compatible API root URL (http or https)"`
+	// openai.DefaultBaseURL (https://api.openai.com/v1).
+	BaseURL string `env:"OPENAI_BASE_URL" help:"OpenAI-compatible API root URL (http or https)"`
 	// APIKey is sent as a bearer token. It is secret: never printed, logged
 	// or put in an error. No default.
 	APIKey string `env:"OPENAI_API_KEY" secret:"true" help:"OpenAI API key, sent as a bearer token"`
 	// EmbeddingModel is the model embedding requests name. Default
-	// text-embedding-3-small.
-	EmbeddingModel string `env:"OPENAI_EMBEDDING_MODEL" envDefault:"text-embedding-3-small" help:"OpenAI embedding model"`
+	// openai.DefaultModel (text-embedding-3-small).
+	EmbeddingModel string `env:"OPENAI_EMBEDDING_MODEL" help:"OpenAI embedding model"`
 	// MaxConns caps the connections to the API host; requests beyond it
 	// wait. 0 means no cap. Default 100.
 	MaxConns int `env:"OPENAI_MAX_CONNS" envDefault:"100" help:"cap on connections to the OpenAI host (0: no cap)"`
@@ -40,12 +56,14 @@ func (c OpenAI) Validate() error {
 // Ollama configures the Ollama client, used for generation and embeddings.
 type Ollama struct {
 	// Host is the server's root URL, with scheme http or https. Default
-	// http://127.0.0.1:11434.
-	Host string `env:"OLLAMA_HOST" envDefault:"http://127.0.0.1:11434" help:"Ollama server URL (http or https)"`
-	// Model is the generation model. Default llama3.2.
-	Model string `env:"OLLAMA_MODEL" envDefault:"llama3.2" help:"Ollama generation model"`
-	// EmbeddingModel is the embedding model. Default nomic-embed-text.
-	EmbeddingModel string `env:"OLLAMA_EMBEDDING_MODEL" envDefault:"nomic-embed-text" help:"Ollama embedding model"`
+	// ollama.DefaultHost (http://127.0.0.1:11434).
+	Host string `env:"OLLAMA_HOST" help:"Ollama server URL (http or https)"`
+	// Model is the generation model. Default ollama.DefaultModel
+	// (llama3.2).
+	Model string `env:"OLLAMA_MODEL" help:"Ollama generation model"`
+	// EmbeddingModel is the embedding model. Default
+	// ollama.DefaultEmbeddingModel (nomic-embed-text).
+	EmbeddingModel string `env:"OLLAMA_EMBEDDING_MODEL" help:"Ollama embedding model"`
 	// MaxConns caps the connections to the server; requests beyond it wait.
 	// 0 means no cap. Default 50.
 	MaxConns int `env:"OLLAMA_MAX_CONNS" envDefault:"50" help:"cap on connections to the Ollama server (0: no cap)"`

@@ -40,7 +40,7 @@ func writeUsage(w io.Writer, t reflect.Type) {
 			}
 			continue
 		}
-		def, ok := f.Tag.Lookup("envDefault")
+		def, ok := defaultOf(f)
 		switch {
 		case f.Tag.Get(tagSecret) == "true":
 			def = "(secret)"

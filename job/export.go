@@ -226,45 +226,20 @@ func (b *fetched) index() {
 		}
 		b.starts[i+1] = b.starts[i] + c
 	}
-	b.tokens = make([]int, n)
-	if b.res == nil || b.res.InputTokens == 0 {
-		return
-	}
 	weights := make([]int, n)
-	total := 0
-	for i := range n {
-		if _, _, ok := b.item(i); !ok {
-			continue
-		}
-		for _, t := range b.payload.Texts[b.starts[i]:b.starts[i+1]] {
-			weights[i] += len(t)
-		}
-		total += weights[i]
-	}
-	if total == 0 {
-		return
-	}
-	given := 0
-	rem := make([]float64, n)
-	for i, w := range weights {
-		exact := float64(b.res.InputTokens) * float64(w) / float64(total)
-		b.tokens[i] = int(exact)
-		rem[i] = exact - float64(b.tokens[i])
-		given += b.tokens[i]
-	}
-	for left := b.res.InputTokens - given; left > 0; left-- {
-		best := -1
-		for i := range rem {
-			if weights[i] > 0 && (best < 0 || rem[i] > rem[best]) {
-				best = i
+	inputTokens := 0
+	if b.res != nil {
+		inputTokens = b.res.InputTokens
+		for i := range n {
+			if _, _, ok := b.item(i); !ok {
+				continue
+			}
+			for _, t := range b.payload.Texts[b.starts[i]:b.starts[i+1]] {
+				weights[i] += len(t)
 			}
 		}
-		if best < 0 {
-			break
-		}
-		b.tokens[best]++
-		rem[best] = -1
 	}
+	b.tokens = tasks.ShareTokens(inputTokens, weights)
 }
 
 // item returns item i's vectors, or its failure.

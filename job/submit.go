@@ -10,14 +10,12 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/llmq/llmq/tasks"
 	"github.com/llmq/llmq/telemetry"
@@ -344,26 +342,16 @@ func (s *Submission) send(ctx context.Context, out *Summary, lines int, bad func
 	client := asynq.NewClientFromRedisClient(s.rdb)
 	// It shares s.rdb, which the caller owns and closes: nothing to close.
 
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(spec.Concurrency)
-	var mu sync.Mutex
-	enqueued, existing := 0, 0
+	snd := newSender(ctx, spec.Concurrency)
+	gctx := snd.ctx
 	m := out.Manifest // out's counts change while batches are sent
 	enqueue := func(b *Batch) {
-		g.Go(func() error {
-			existed, err := s.enqueue(gctx, client, m, b)
-			if err != nil {
-				return err
+		snd.goSend(func(ctx context.Context) (bool, error) {
+			existed, err := s.enqueue(ctx, client, m, b)
+			if err == nil {
+				s.sent.Add(int64(b.Items))
 			}
-			s.sent.Add(int64(b.Items))
-			mu.Lock()
-			if existed {
-				existing++
-			} else {
-				enqueued++
-			}
-			mu.Unlock()
-			return nil
+			return existed, err
 		})
 	}
 
@@ -389,7 +377,7 @@ func (s *Submission) send(ctx context.Context, out *Summary, lines int, bad func
 			bad(le)
 			continue
 		case err != nil:
-			_ = g.Wait()
+			_, _, _ = snd.wait()
 			return err
 		}
 		if err != nil {
@@ -418,7 +406,8 @@ func (s *Submission) send(ctx context.Context, out *Summary, lines int, bad func
 	if b := p.close(); b != nil && ctx.Err() == nil {
 		enqueue(b)
 	}
-	if err := g.Wait(); err != nil {
+	enqueued, existing, err := snd.wait()
+	if err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -441,27 +430,19 @@ func (s *Submission) enqueue(ctx context.Context, client *asynq.Client, m Manife
 			return false, fmt.Errorf("job %s batch %d: %w", m.ID, b.Seq, err)
 		}
 	}
-	ctx, send := s.spec.Producer.Start(ctx, tasks.TypeEmbed)
-	t, err := tasks.NewEmbedTaskWithHeaders(tasks.EmbedPayload{
-		Provider: m.Provider, Model: m.Model, Dimensions: m.Dimensions,
-		Texts: b.Texts, IDs: b.IDs, Job: &tasks.JobRef{ID: m.ID, Batch: b.Seq, Counts: b.Counts},
-	}, send.Headers(), asynq.TaskID(TaskID(m.ID, b.Seq)), asynq.Queue(m.Queue), asynq.Retention(s.spec.Retention))
+	e, err := Enqueue(ctx, client, s.spec.Producer, tasks.TypeEmbed, func(headers map[string]string) (*asynq.Task, error) {
+		return tasks.NewEmbedTaskWithHeaders(tasks.EmbedPayload{
+			Provider: m.Provider, Model: m.Model, Dimensions: m.Dimensions,
+			Texts: b.Texts, IDs: b.IDs, Job: &tasks.JobRef{ID: m.ID, Batch: b.Seq, Counts: b.Counts},
+		}, headers, asynq.TaskID(TaskID(m.ID, b.Seq)), asynq.Queue(m.Queue), asynq.Retention(s.spec.Retention))
+	})
 	if err != nil {
-		send.End(nil, err)
-		return false, fmt.Errorf("job %s batch %d: %w", m.ID, b.Seq, err)
-	}
-	existed := false
-	info, err := client.EnqueueContext(ctx, t)
-	send.End(info, err)
-	if errors.Is(err, asynq.ErrTaskIDConflict) {
-		existed = true
-	} else if err != nil {
 		return false, fmt.Errorf("enqueue job %s batch %d: %w", m.ID, b.Seq, err)
 	}
 	if err := sentScript.Run(ctx, s.rdb, keys(m.ID), b.Seq, b.Items).Err(); err != nil && err != redis.Nil {
 		return false, fmt.Errorf("job %s batch %d: %w", m.ID, b.Seq, err)
 	}
-	return existed, nil
+	return e.Existed, nil
 }
 
 // Spool copies r (standard input) to a file in dir (default os.TempDir)

@@ -62,6 +62,12 @@ func (l *jobLog) finishedOf(j tasks.JobRef) ([2]int, bool) {
 	return v, ok
 }
 
+func (l *jobLog) releasedOf(j tasks.JobRef) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.released[l.key(j)]
+}
+
 func sameVector(got, want []float32) bool {
 	if len(got) != len(want) {
 		return false
@@ -175,6 +181,9 @@ func TestMicroBatching(t *testing.T) {
 		t.Error("enqueueing a queued item again: no ErrTaskIDConflict")
 	}
 	deadline := time.Now().Add(20 * time.Second)
+	// The items' shares of their requests' tokens add up to what the
+	// provider counted for the texts it embedded.
+	gotTokens, wantTokens := 0, 0
 	for i, it := range items {
 		id := tasks.ItemID(it)
 		var res *tasks.EmbedResult
@@ -195,12 +204,17 @@ func TestMicroBatching(t *testing.T) {
 			}
 			continue
 		}
+		gotTokens += res.InputTokens
+		wantTokens += simulator.Tokens(it.Text)
 		if len(res.Vectors) != 1 || !sameVector(res.Vectors[0], simulator.Vector(it.Text, testDim)) {
 			t.Errorf("item %d: vector differs from the simulator's", i)
 		}
 		if ttl := f.rdb.TTL(ctx, tasks.ItemResultKey(id)).Val(); ttl <= 0 || ttl > time.Hour {
 			t.Errorf("item %d: result TTL %v, want at most the hour asked for", i, ttl)
 		}
+	}
+	if gotTokens != wantTokens {
+		t.Errorf("items' input tokens add up to %d, the provider counted %d", gotTokens, wantTokens)
 	}
 	after := f.sim.Stats()
 	requests := after.Requests - before.Requests

@@ -88,15 +88,26 @@ const (
 )
 
 // Outcome tells what asynq does with a task whose run returned err; ctx is
-// the run's context, which holds the task's retry counts.
+// the run's context, which holds the task's retry counts. It is the one
+// place that decides: LogError and the handlers' bookkeeping of failed
+// attempts ask it too.
 func Outcome(ctx context.Context, err error) string {
 	if err == nil {
 		return OutcomeSuccess
 	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	return failureOutcome(err, retried, maxRetry)
+}
+
+// failureOutcome follows asynq v0.26's processor (handleFailedMessage): a
+// task whose retries are used up, or whose error wraps SkipRetry, is
+// archived, whatever IsFailure says of the error; only then does IsFailure
+// tell a retry that uses up one of the task's retries from one that does
+// not. So a rate limit on a task's last attempt archives it.
+func failureOutcome(err error, retried, maxRetry int) string {
 	switch {
-	case errors.Is(err, asynq.SkipRetry), retried >= maxRetry:
+	case retried >= maxRetry, errors.Is(err, asynq.SkipRetry):
 		return OutcomeArchived
 	case !IsFailure(err):
 		return OutcomeRateLimited
@@ -132,26 +143,17 @@ func (m *Mux) ProcessTask(ctx context.Context, t *asynq.Task) error {
 }
 
 // LogError returns an asynq.ErrorHandler that logs each failed attempt
-// with the task's id, type, queue and retry count, and whether it will be
-// retried. It logs neither payloads nor results.
+// with the task's id, type, queue and retry count, and its Outcome (retry,
+// rate_limited or archived). It logs neither payloads nor results.
 func LogError(logger *slog.Logger) asynq.ErrorHandler {
 	return asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 		id, _ := asynq.GetTaskID(ctx)
 		queue, _ := asynq.GetQueueName(ctx)
 		retried, _ := asynq.GetRetryCount(ctx)
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
-		outcome := "retry"
-		switch {
-		case errors.Is(err, asynq.SkipRetry):
-			outcome = "archived"
-		case !IsFailure(err):
-			outcome = "rate limited, retry"
-		case retried >= maxRetry:
-			outcome = "retries exhausted, archived"
-		}
 		logger.WarnContext(ctx, "task failed",
 			slog.String("task_id", id), slog.String("type", t.Type()), slog.String("queue", queue),
 			slog.Int("retried", retried), slog.Int("max_retry", maxRetry),
-			slog.String("outcome", outcome), slog.String("error", err.Error()))
+			slog.String("outcome", failureOutcome(err, retried, maxRetry)), slog.String("error", err.Error()))
 	})
 }

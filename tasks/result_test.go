@@ -156,3 +156,27 @@ func TestEstimateTokens(t *testing.T) {
 		})
 	}
 }
+
+func TestShareTokens(t *testing.T) {
+	tests := []struct {
+		name    string
+		total   int
+		weights []int
+		want    []int
+	}{
+		{"even", 9, []int{1, 1, 1}, []int{3, 3, 3}},
+		{"remainders add up", 10, []int{1, 1, 1}, []int{4, 3, 3}},
+		{"by weight", 7, []int{6, 1}, []int{6, 1}},
+		{"failed parts get none", 5, []int{3, 0, 2}, []int{3, 0, 2}},
+		{"no weight", 5, []int{0, 0}, []int{0, 0}},
+		{"no tokens", 0, []int{4, 4}, []int{0, 0}},
+		{"fewer tokens than parts", 2, []int{1, 1, 1, 1}, []int{1, 1, 0, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ShareTokens(tt.total, tt.weights); !slices.Equal(got, tt.want) {
+				t.Errorf("ShareTokens(%d, %v) = %v, want %v", tt.total, tt.weights, got, tt.want)
+			}
+		})
+	}
+}

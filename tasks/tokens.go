@@ -41,3 +41,40 @@ func EstimateTokens(text string) int {
 	}
 	return min((ascii+2)/3+2*other, len(text))
 }
+
+// ShareTokens shares a request's total token count among its parts in
+// proportion to their weights (their texts' lengths, say), by largest
+// remainder, so that the shares add up to total. A part of weight 0 (a
+// failed text) gets none; when every weight is 0, every share is.
+func ShareTokens(total int, weights []int) []int {
+	shares := make([]int, len(weights))
+	sum := 0
+	for _, w := range weights {
+		sum += w
+	}
+	if total <= 0 || sum == 0 {
+		return shares
+	}
+	given := 0
+	rem := make([]float64, len(weights))
+	for i, w := range weights {
+		exact := float64(total) * float64(w) / float64(sum)
+		shares[i] = int(exact)
+		rem[i] = exact - float64(shares[i])
+		given += shares[i]
+	}
+	for left := total - given; left > 0; left-- {
+		best := -1
+		for i := range rem {
+			if weights[i] > 0 && (best < 0 || rem[i] > rem[best]) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		shares[best]++
+		rem[best] = -1
+	}
+	return shares
+}

@@ -1,12 +1,14 @@
 package tasks_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"math"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +38,41 @@ type fixture struct {
 	sim       *simulator.Simulator
 	rdb       goredis.UniversalClient
 	jobs      *jobLog
+	logs      *logBuffer
+	outcomes  sync.Map // task ID → tasks.Outcome of its last run
+}
+
+// logBuffer collects the worker's JSON log lines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// records returns the log records with the given message.
+func (b *logBuffer) records(t *testing.T, msg string) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, line := range bytes.Split(b.buf.Bytes(), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var r map[string]any
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if r["msg"] == msg {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 const testDim = 32
@@ -61,7 +98,8 @@ func setup(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &logBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	rdb := goredis.NewClient(&goredis.Options{Addr: server.Addr()})
 	t.Cleanup(func() { rdb.Close() })
 	srv := asynq.NewServer(server.ConnOpt(), asynq.Config{
@@ -83,11 +121,19 @@ func setup(t *testing.T) *fixture {
 		tasks.TypeEmbedItem: embed,
 		tasks.TypeGenerate:  tasks.NewGenerateHandler(map[string]tasks.Generator{tasks.ProviderOllama: ol}, logger),
 	})
+	f := &fixture{client: asynq.NewClient(server.ConnOpt()), inspector: asynq.NewInspector(server.ConnOpt()), sim: sim, rdb: rdb, jobs: jobs, logs: logs}
+	mux.Use(func(next asynq.Handler) asynq.Handler {
+		return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+			err := next.ProcessTask(ctx, t)
+			id, _ := asynq.GetTaskID(ctx)
+			f.outcomes.Store(id, tasks.Outcome(ctx, err))
+			return err
+		})
+	})
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
-	f := &fixture{client: asynq.NewClient(server.ConnOpt()), inspector: asynq.NewInspector(server.ConnOpt()), sim: sim, rdb: rdb, jobs: jobs}
 	t.Cleanup(func() { f.client.Close(); f.inspector.Close() })
 	return f
 }
@@ -259,6 +305,69 @@ func TestFailureOutcomes(t *testing.T) {
 			}
 			if strings.Contains(info.LastErr, "sim:") {
 				t.Errorf("last error shows the input text: %q", info.LastErr)
+			}
+		})
+	}
+}
+
+// TestOutcomesAgree runs failed attempts through a real asynq server and
+// checks that what asynq did with the task (its state and retry count),
+// tasks.Outcome, the outcome LogError logs and the job bookkeeping of the
+// failed attempt all tell the same story. A rate limit on a task's last
+// attempt is the case they once disagreed on: asynq archives it, so the
+// batch must be counted as failed, not handed back for a retry that never
+// comes.
+func TestOutcomesAgree(t *testing.T) {
+	f := setup(t)
+	tests := []struct {
+		name        string
+		text        string
+		maxRetry    int
+		wantState   asynq.TaskState
+		wantRetried int
+		wantOutcome string
+	}{
+		{"rate limit on the last attempt", "sim:status=429 sim:retry_after=30s", 0, asynq.TaskStateArchived, 0, tasks.OutcomeArchived},
+		{"rate limit with retries left", "sim:status=429 sim:retry_after=30s", 3, asynq.TaskStateRetry, 0, tasks.OutcomeRateLimited},
+		{"server error on the last attempt", "sim:status=500 sim:retry_after=30s", 0, asynq.TaskStateArchived, 0, tasks.OutcomeArchived},
+		{"server error with retries left", "sim:status=500 sim:retry_after=30s", 3, asynq.TaskStateRetry, 1, tasks.OutcomeRetry},
+		{"permanent error with retries left", "sim:status=401", 3, asynq.TaskStateArchived, 0, tasks.OutcomeArchived},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ref := tasks.JobRef{ID: "agree", Batch: i}
+			task, err := tasks.NewEmbedTask(tasks.EmbedPayload{Texts: []string{tt.name + " " + tt.text}, Job: &ref}, asynq.MaxRetry(tt.maxRetry))
+			if err != nil {
+				t.Fatal(err)
+			}
+			info := f.enqueue(t, task)
+			info = f.await(t, info.Queue, info.ID, func(i *asynq.TaskInfo) bool {
+				return i.State == asynq.TaskStateArchived || i.State == asynq.TaskStateRetry
+			})
+			if info.State != tt.wantState || info.Retried != tt.wantRetried {
+				t.Fatalf("asynq left the task %v after %d retries, want %v after %d", info.State, info.Retried, tt.wantState, tt.wantRetried)
+			}
+			if got, _ := f.outcomes.Load(info.ID); got != tt.wantOutcome {
+				t.Errorf("tasks.Outcome = %v, want %s", got, tt.wantOutcome)
+			}
+			var logged []any
+			for _, r := range f.logs.records(t, "task failed") {
+				if r["task_id"] == info.ID {
+					logged = append(logged, r["outcome"])
+				}
+			}
+			if len(logged) != 1 || logged[0] != tt.wantOutcome {
+				t.Errorf("LogError logged outcomes %v, want [%s]", logged, tt.wantOutcome)
+			}
+			finished, ok := f.jobs.finishedOf(ref)
+			switch {
+			case tt.wantOutcome == tasks.OutcomeArchived && (!ok || finished != [2]int{1, 1}):
+				t.Errorf("archived job batch finished with %v (reported: %v), want 1 item, 1 failed", finished, ok)
+			case tt.wantOutcome != tasks.OutcomeArchived && ok:
+				t.Errorf("job batch to be retried was counted finished: %v", finished)
+			case tt.wantOutcome != tasks.OutcomeArchived && f.jobs.releasedOf(ref) != 1:
+				t.Errorf("job batch to be retried released %d items, want 1", f.jobs.releasedOf(ref))
 			}
 		})
 	}

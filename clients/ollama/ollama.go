@@ -169,19 +169,10 @@ func (c *Client) embed(ctx context.Context, call *genai.Call, req clients.EmbedR
 	}
 	var er embedResponse
 	if err := json.NewDecoder(resp.Body).Decode(&er); err != nil {
-		return nil, fmt.Errorf("decode response: %w", ctxErr(ctx, err))
+		return nil, fmt.Errorf("decode response: %w", clients.ContextError(ctx, err))
 	}
-	if len(er.Embeddings) != len(req.Input) {
-		return nil, fmt.Errorf("%d vectors for %d inputs", len(er.Embeddings), len(req.Input))
-	}
-	want := req.Dimensions
-	if want <= 0 {
-		want = len(er.Embeddings[0])
-	}
-	for i, v := range er.Embeddings {
-		if len(v) == 0 || len(v) != want {
-			return nil, fmt.Errorf("vector %d has %d dimensions, want %d", i, len(v), want)
-		}
+	if err := clients.CheckVectors(er.Embeddings, len(req.Input), req.Dimensions); err != nil {
+		return nil, err
 	}
 	if er.Model == "" {
 		er.Model = model
@@ -310,7 +301,7 @@ func (c *Client) generate(ctx context.Context, call *genai.Call, path string, bo
 func readOne(ctx context.Context, r io.Reader, texts []string) (*clients.Generation, error) {
 	var ch chunk
 	if err := json.NewDecoder(r).Decode(&ch); err != nil {
-		return nil, fmt.Errorf("decode response: %w", ctxErr(ctx, err))
+		return nil, fmt.Errorf("decode response: %w", clients.ContextError(ctx, err))
 	}
 	if ch.Error != "" {
 		return nil, fmt.Errorf("server error: %s", redact.Snippet(ch.Error, maxMessage, nil, texts))
@@ -352,7 +343,7 @@ func readStream(ctx context.Context, r io.Reader, texts []string) (*clients.Gene
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read stream: %w", ctxErr(ctx, err))
+		return nil, fmt.Errorf("read stream: %w", clients.ContextError(ctx, err))
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("read stream: %w", err)
@@ -374,18 +365,9 @@ func (c *Client) post(ctx context.Context, path string, v any) (*http.Response, 
 	req.Header.Set("Accept", "application/json, application/x-ndjson")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, ctxErr(ctx, err)
+		return nil, clients.ContextError(ctx, err)
 	}
 	return resp, nil
-}
-
-// ctxErr returns ctx's error when ctx has ended, since that is why err
-// happened, and err otherwise.
-func ctxErr(ctx context.Context, err error) error {
-	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-		return fmt.Errorf("%w (%w)", cerr, err)
-	}
-	return err
 }
 
 // Limits on what an error keeps of an error body.

@@ -89,7 +89,7 @@ func (c *Client) send(ctx context.Context, call *genai.Call, url string, body []
 	}
 	resp, err := c.hc.Do(hreq)
 	if err != nil {
-		return nil, ctxErr(ctx, err)
+		return nil, clients.ContextError(ctx, err)
 	}
 	defer clients.DrainClose(resp.Body)
 	call.Response(resp)
@@ -102,7 +102,7 @@ func (c *Client) send(ctx context.Context, call *genai.Call, url string, body []
 	}
 	raw, err := readLimited(resp.Body, c.maxAnswer)
 	if err != nil {
-		return nil, ctxErr(ctx, err)
+		return nil, clients.ContextError(ctx, err)
 	}
 	res, err := decodeCompletion(raw, chat)
 	if err != nil {

@@ -28,7 +28,7 @@ const (
 )
 
 // MaxInputs is the most inputs one embeddings request may carry.
-const MaxInputs = 2048
+const MaxInputs = clients.MaxEmbedInputs
 
 // Provider is the name this package gives its provider in errors.
 const Provider = "openai"
@@ -200,7 +200,7 @@ func (c *Client) embed(ctx context.Context, call *genai.Call, req clients.EmbedR
 	}
 	resp, err := c.hc.Do(hreq)
 	if err != nil {
-		return nil, fmt.Errorf("openai embeddings: %w", ctxErr(ctx, err))
+		return nil, fmt.Errorf("openai embeddings: %w", clients.ContextError(ctx, err))
 	}
 	defer clients.DrainClose(resp.Body)
 	call.Response(resp)
@@ -209,7 +209,7 @@ func (c *Client) embed(ctx context.Context, call *genai.Call, req clients.EmbedR
 	}
 	var er embedResponse
 	if err := decodeEmbedResponse(resp, &er); err != nil {
-		return nil, fmt.Errorf("openai embeddings: decode response: %w", ctxErr(ctx, err))
+		return nil, fmt.Errorf("openai embeddings: decode response: %w", clients.ContextError(ctx, err))
 	}
 	vecs, err := vectors(&er, len(req.Input), req.Dimensions)
 	if err != nil {
@@ -237,15 +237,6 @@ func validate(req clients.EmbedRequest) error {
 	return nil
 }
 
-// ctxErr returns ctx's error when ctx has ended, since that is why err
-// happened, and err otherwise.
-func ctxErr(ctx context.Context, err error) error {
-	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-		return fmt.Errorf("%w (%w)", cerr, err)
-	}
-	return err
-}
-
 // vectors puts the answer's vectors in input order and checks that there
 // is exactly one per input, all of one length.
 func vectors(er *embedResponse, n, dims int) ([][]float32, error) {
@@ -269,14 +260,8 @@ func vectors(er *embedResponse, n, dims int) ([][]float32, error) {
 		}
 		out[d.Index] = v
 	}
-	want := dims
-	if want <= 0 {
-		want = len(out[0])
-	}
-	for i, v := range out {
-		if len(v) == 0 || len(v) != want {
-			return nil, fmt.Errorf("vector %d has %d dimensions, want %d", i, len(v), want)
-		}
+	if err := clients.CheckVectors(out, n, dims); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -31,7 +31,7 @@ func (c *Client) readStream(ctx context.Context, call *genai.Call, body io.Reade
 			if err == io.EOF {
 				err = errors.New("no data: [DONE]")
 			} else {
-				err = ctxErr(ctx, err)
+				err = clients.ContextError(ctx, err)
 			}
 			return nil, fmt.Errorf("%w: %w", clients.ErrIncompleteStream, err)
 		}

@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/llmq/llmq/clients"
+	"github.com/llmq/llmq/clients/openai"
 	"github.com/llmq/llmq/internal/redisserver"
 	"github.com/llmq/llmq/simulator"
 )
@@ -251,7 +252,7 @@ func (d *demo) startProvider() error {
 	if os.Getenv("OPENAI_API_KEY") != "" {
 		base := os.Getenv("OPENAI_BASE_URL")
 		if base == "" {
-			base = "https://api.openai.com/v1"
+			base = openai.DefaultBaseURL
 		}
 		d.provider = "OpenAI-compatible API at " + base + " (OPENAI_API_KEY is set)"
 		// The worker reads OPENAI_* from the environment it inherits.

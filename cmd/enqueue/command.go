@@ -140,13 +140,10 @@ func (c *embedCommand) run(ctx context.Context, env *environment) error {
 		if len(batch.Texts) == 0 {
 			return nil
 		}
-		ctx, send := env.producer.Start(ctx, tasks.TypeEmbed)
-		t, err := tasks.NewEmbedTaskWithHeaders(batch, send.Headers(), env.taskOptions()...)
+		err := q.Add(ctx, tasks.TypeEmbed, batch.IDs, func(headers map[string]string) (*asynq.Task, error) {
+			return tasks.NewEmbedTaskWithHeaders(batch, headers, env.taskOptions()...)
+		})
 		if err != nil {
-			send.End(nil, err)
-			return err
-		}
-		if err := q.submit(ctx, send, t, batch.IDs); err != nil {
 			return err
 		}
 		batch.Texts, batch.IDs = nil, nil
@@ -217,16 +214,12 @@ func (c *generateCommand) run(ctx context.Context, env *environment) error {
 		if l.System == "" {
 			l.System = c.system
 		}
-		ctx, send := env.producer.Start(ctx, tasks.TypeGenerate)
-		t, err := tasks.NewGenerateTaskWithHeaders(tasks.GeneratePayload{
-			Model: env.opts.model, Prompt: l.Prompt, System: l.System,
-			Messages: l.Messages, Options: l.Options, Stream: c.stream, ID: l.ID,
-		}, send.Headers(), env.taskOptions()...)
-		if err != nil {
-			send.End(nil, err)
-			return err
-		}
-		return q.submit(ctx, send, t, []string{l.ID})
+		return q.Add(ctx, tasks.TypeGenerate, []string{l.ID}, func(headers map[string]string) (*asynq.Task, error) {
+			return tasks.NewGenerateTaskWithHeaders(tasks.GeneratePayload{
+				Model: env.opts.model, Prompt: l.Prompt, System: l.System,
+				Messages: l.Messages, Options: l.Options, Stream: c.stream, ID: l.ID,
+			}, headers, env.taskOptions()...)
+		})
 	}
 	if c.file == "" {
 		if err := submit(generateLine{ID: "1", Prompt: c.prompt}); err != nil {

@@ -1,0 +1,129 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+
+	"github.com/llmq/llmq/clients"
+)
+
+// embedded is what embedAll got from the provider.
+type embedded struct {
+	model    string
+	tokens   int
+	vectors  [][]float32 // one per text; nil for a failed text
+	errs     []textFailure
+	requests int
+}
+
+type textFailure struct {
+	index  int
+	status int
+	err    error
+}
+
+// textErrors returns the failures in index order, as stored.
+func (e *embedded) textErrors() []TextError {
+	if len(e.errs) == 0 {
+		return nil
+	}
+	out := make([]TextError, len(e.errs))
+	for i, f := range e.errs {
+		out[i] = TextError{Index: f.index, Status: f.status, Reason: f.err.Error()}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	return out
+}
+
+// failedItems counts the job items with at least one failed text.
+func (e *embedded) failedItems(j *JobRef) int {
+	if len(j.Counts) == 0 {
+		return len(e.errs)
+	}
+	failed := make(map[int]bool, len(e.errs))
+	for _, f := range e.errs {
+		failed[f.index] = true
+	}
+	n, start := 0, 0
+	for _, c := range j.Counts {
+		for i := start; i < start+c; i++ {
+			if failed[i] {
+				n++
+				break
+			}
+		}
+		start += c
+	}
+	return n
+}
+
+// embedAll embeds p's texts in requests within the provider's limits,
+// isolating the texts the provider rejects. An error it returns fails the
+// whole attempt.
+func embedAll(ctx context.Context, emb Embedder, p EmbedPayload) (*embedded, error) {
+	res := &embedded{vectors: make([][]float32, len(p.Texts))}
+	start, tokens := 0, 0
+	for i, text := range p.Texts {
+		n := EstimateTokens(text)
+		if i > start && (i-start == MaxEmbedInputs || tokens+n > MaxRequestTokens) {
+			if err := res.embed(ctx, emb, p, start, i); err != nil {
+				return nil, err
+			}
+			start, tokens = i, 0
+		}
+		tokens += n
+	}
+	if err := res.embed(ctx, emb, p, start, len(p.Texts)); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// embed sends texts [from, to) of p in one request, splitting it on an
+// invalid-request rejection.
+func (e *embedded) embed(ctx context.Context, emb Embedder, p EmbedPayload, from, to int) error {
+	e.requests++
+	got, err := emb.Embed(ctx, clients.EmbedRequest{Model: p.Model, Input: p.Texts[from:to], Dimensions: p.Dimensions})
+	if err == nil {
+		if len(got.Vectors) != to-from {
+			return fmt.Errorf("embed: provider returned %d vectors for %d texts", len(got.Vectors), to-from)
+		}
+		copy(e.vectors[from:to], got.Vectors)
+		e.tokens += got.InputTokens
+		if e.model == "" {
+			e.model = got.Model
+		}
+		return nil
+	}
+	var apiErr *clients.APIError
+	if !errors.As(err, &apiErr) || !splittable(apiErr) {
+		return classify(fmt.Errorf("embed %d texts: %w", to-from, err))
+	}
+	if to-from == 1 {
+		e.errs = append(e.errs, textFailure{index: from, status: apiErr.StatusCode, err: err})
+		return nil
+	}
+	mid := from + (to-from)/2
+	if err := e.embed(ctx, emb, p, from, mid); err != nil {
+		return err
+	}
+	return e.embed(ctx, emb, p, mid, to)
+}
+
+// splittable reports whether a rejection may be caused by some of the
+// request's texts only, so that sending them apart can succeed: an invalid
+// request (400), too large (413) or unprocessable (422). Authentication,
+// missing models and exhausted quotas fail every request alike.
+func splittable(e *clients.APIError) bool {
+	if e.QuotaExhausted() {
+		return false
+	}
+	switch e.StatusCode {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+		return true
+	}
+	return false
+}
