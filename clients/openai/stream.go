@@ -336,9 +336,9 @@ type (
 		FinishReason *string                      `json:"finish_reason"`
 	}
 	assembledMessage struct {
-		Role      string      `json:"role"`
-		Content   *string     `json:"content"`
-		Refusal   *string     `json:"refusal"`
+		Role      string          `json:"role"`
+		Content   *string         `json:"content"`
+		Refusal   *string         `json:"refusal"`
 		ToolCalls []assembledCall `json:"tool_calls,omitempty"`
 	}
 	// assembledCall is a tool call as a non-streamed answer has it: no
