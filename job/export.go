@@ -42,6 +42,8 @@ type ExportSummary struct {
 	// failed items, without Errors); Duplicates counts the items among
 	// them whose result was copied from an identical earlier item.
 	Results, Failed, Duplicates int
+	// InputTokens adds up the usage of the lines written to Out.
+	InputTokens int
 }
 
 // Export writes the results of a finished job in input order: the items'
@@ -164,6 +166,9 @@ func (e *exporter) fetch(ctx context.Context, seq int) *fetched {
 	b := &fetched{seq: seq}
 	id := TaskID(e.st.ID, seq)
 	info, err := e.insp.GetTaskInfo(e.st.Queue, id)
+	if errors.Is(err, asynq.ErrTaskNotFound) && e.st.CancelReason != "" {
+		info, err = cancelledTask(ctx, e.rdb, e.st, seq)
+	}
 	if err != nil {
 		b.err = fmt.Errorf("job %s batch %d (task %s): %w", e.st.ID, seq, id, err)
 		return b
@@ -346,6 +351,7 @@ func (e *exporter) writeItemOf(b *fetched, i int, id string, tokens, seq int) er
 		return err
 	}
 	e.sum.Results++
+	e.sum.InputTokens += tokens
 	if e.opts.Format == FormatBatch {
 		l = append(l, `{"id":`...)
 		l = appendJSON(l, e.requestID(id))
@@ -395,7 +401,7 @@ func (e *exporter) batchError(l []byte, id string, fail *tasks.TextError, seq in
 	l = append(l, `,"custom_id":`...)
 	l = appendJSON(l, id)
 	if fail.Status == 0 {
-		l = append(l, `,"response":null,"error":{"code":"batch_failed","message":`...)
+		l = append(l, `,"response":null,"error":{"code":"`+failCode(fail.Reason)+`","message":`...)
 		l = appendJSON(l, fail.Reason)
 		return append(l, "}}\n"...)
 	}

@@ -19,12 +19,13 @@ import (
 //	llmq:job:{ID}:run    STRING  bitmap: batch n is running
 //	llmq:job:{ID}:done   STRING  bitmap: batch n has finished
 //	llmq:job:{ID}:dups   HASH    batch n → JSON list of the Dups among its items
+//	llmq:job:{ID}:cancelled HASH batch n → payload of a batch Cancel removed
 //
 // Tasks are asynq's own: asynq:{QUEUE}:t:ID:n for batch n. Every key
 // expires RESULT_RETENTION after the job's last activity.
 func keys(id string) []string {
 	base := "llmq:job:{" + id + "}"
-	return []string{base, base + ":sent", base + ":run", base + ":done", base + ":dups"}
+	return []string{base, base + ":sent", base + ":run", base + ":done", base + ":dups", base + ":cancelled"}
 }
 
 const (
@@ -33,6 +34,7 @@ const (
 	keyRun
 	keyDone
 	keyDups
+	keyCancelled
 )
 
 func key(id string, which int) string { return keys(id)[which] }
@@ -85,6 +87,9 @@ type Manifest struct {
 	Skipped   int   `json:"skipped"`
 	Batches   int   `json:"batches"`
 	Submitted int64 `json:"submitted_ms"`
+	// Set by Cancel: why, and when it first ran.
+	CancelReason CancelReason `json:"cancel_reason"`
+	CancelledAt  int64        `json:"cancelled_ms"`
 }
 
 // Counters are the counts workers and producers keep in the manifest's
@@ -94,6 +99,8 @@ type Counters struct {
 	Active  int   `json:"active"`
 	Done    int   `json:"done"`
 	Failed  int   `json:"failed"`
+	// Cancelled counts the items of the batches Cancel removed unrun.
+	Cancelled int   `json:"cancelled"`
 	Started int64 `json:"started_ms"`
 	Updated int64 `json:"updated_ms"`
 }
@@ -130,9 +137,10 @@ func Load(ctx context.Context, rdb redis.Cmdable, id string) (*Manifest, *Counte
 		Queue: h["queue"], BatchSize: n("batch_size"), Created: n64("created_ms"), Retention: n64("retention_s"),
 		Lines: n("lines"), Items: n("items"), Unique: n("unique"), Skipped: n("skipped"),
 		Batches: n("batches"), Submitted: n64("submitted_ms"),
+		CancelReason: CancelReason(h["cancel_reason"]), CancelledAt: n64("cancelled_ms"),
 	}
 	c := &Counters{Queued: n("queued"), Active: max(n("active"), 0), Done: n("done"), Failed: n("failed"),
-		Started: n64("started_ms"), Updated: n64("updated_ms")}
+		Cancelled: n("cancelled"), Started: n64("started_ms"), Updated: n64("updated_ms")}
 	return m, c, nil
 }
 

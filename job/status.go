@@ -20,7 +20,8 @@ type Status struct {
 	Pending int
 	// Submitting is true until every batch has been enqueued.
 	Submitting bool
-	// Finished is true once every batch has finished, done or failed.
+	// Finished is true once every batch has finished, done or failed, or
+	// was removed by Cancel.
 	Finished bool
 	// Rate is items finished per second, from the first batch started to
 	// the last one finished; 0 before one has finished.
@@ -38,8 +39,8 @@ func GetStatus(ctx context.Context, rdb redis.Cmdable, id string) (*Status, erro
 	if s.Submitting {
 		s.Total = max(m.Lines, c.Queued)
 	}
-	s.Pending = max(c.Queued-c.Done-c.Failed-c.Active, 0)
-	s.Finished = !s.Submitting && c.Done+c.Failed >= m.Unique
+	s.Pending = max(c.Queued-c.Done-c.Failed-c.Cancelled-c.Active, 0)
+	s.Finished = !s.Submitting && c.Done+c.Failed+c.Cancelled >= m.Unique
 	if c.Updated > c.Started && c.Started > 0 {
 		s.Rate = float64(c.Done+c.Failed) / (float64(c.Updated-c.Started) / 1000)
 	}
