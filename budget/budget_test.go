@@ -174,15 +174,18 @@ func TestSharedAcrossProcesses(t *testing.T) {
 	if len(all) != total {
 		t.Fatalf("%d admitted, want %d", len(all), total)
 	}
+	// Any 2 s window may see 100 plus the 2.5 of the burst; the admission
+	// times are taken by each worker after Redis's answer, which adds a
+	// little jitter.
 	rate := float64(sharedRPM) / 60
-	if most, limit := maxInWindow(all, time.Second), int(rate*1.1); most > limit {
-		t.Errorf("%d admitted in one 1s window, want at most %d (rate %.0f/s + 10%%)", most, limit, rate)
+	if most, limit := maxInWindow(all, 2*time.Second), int(2*rate*1.1); most > limit {
+		t.Errorf("%d admitted in one 2s window, want at most %d (rate %.0f/s + 10%%)", most, limit, rate)
 	}
 	// 150 requests at 50/s, less the burst, take at least 2.9 s.
 	if least := time.Duration((total - 3) / rate * float64(time.Second)); elapsed < least {
 		t.Errorf("%d admitted in %s, faster than the rate allows (%s)", total, elapsed, least)
 	}
-	t.Logf("%d requests from 5 workers in %s; busiest 1s window: %d", total, elapsed.Round(time.Millisecond), maxInWindow(all, time.Second))
+	t.Logf("%d requests from 5 workers in %s; busiest 2s window: %d", total, elapsed.Round(time.Millisecond), maxInWindow(all, 2*time.Second))
 }
 
 // TestTokens spends a tokens-per-minute budget with corrections: the
