@@ -271,6 +271,7 @@ func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		rt.done()
 		return nil, err
 	}
+	ObserveResponse(ctx, resp)
 	resp.Body = &doneBody{ReadCloser: resp.Body, rt: rt}
 	return resp, nil
 }

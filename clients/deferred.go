@@ -1,0 +1,54 @@
+package clients
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrDeferred matches every DeferredError: the call was not made because
+// the provider cannot take it now. It is not the task's failure: the task
+// should run again after the error's delay without using a retry.
+var ErrDeferred = errors.New("deferred")
+
+// The reasons a call is deferred; each DeferredError matches exactly one
+// of them as well as ErrDeferred.
+var (
+	// ErrNoBudget: the shared requests- or tokens-per-minute budget is
+	// spent until the delay has passed.
+	ErrNoBudget = errors.New("no budget")
+	// ErrRateBlocked: the provider said (in its rate-limit headers or a
+	// 429) that its limit is spent, and every worker waits for the reset.
+	ErrRateBlocked = errors.New("rate limit spent")
+	// ErrUnavailable: the provider's circuit breaker is open after failed
+	// calls; the next probe is due after the delay.
+	ErrUnavailable = errors.New("provider unavailable")
+)
+
+// DeferredError says "not now: come back after Delay". Code that sends a
+// task back to its queue treats it as no failure of the task (see
+// errors.Is(err, ErrDeferred)) and waits RetryDelay.
+type DeferredError struct {
+	// Provider names the provider ("openai", "ollama").
+	Provider string
+	// Reason is ErrNoBudget, ErrRateBlocked or ErrUnavailable.
+	Reason error
+	// Delay is how long to wait before trying again; at least 1ms.
+	Delay time.Duration
+}
+
+// Defer returns a DeferredError for provider, with delay raised to 1ms.
+func Defer(provider string, reason error, delay time.Duration) *DeferredError {
+	return &DeferredError{Provider: provider, Reason: reason, Delay: max(delay, time.Millisecond)}
+}
+
+func (e *DeferredError) Error() string {
+	return fmt.Sprintf("%s: %v, come back in %s", e.Provider, e.Reason, e.Delay.Round(time.Millisecond))
+}
+
+// Unwrap makes the error match ErrDeferred and its Reason.
+func (e *DeferredError) Unwrap() []error { return []error{ErrDeferred, e.Reason} }
+
+// RetryDelay returns Delay: the same method as APIError's, so one
+// interface finds the wait in either.
+func (e *DeferredError) RetryDelay() (time.Duration, bool) { return e.Delay, true }

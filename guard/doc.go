@@ -1,0 +1,39 @@
+// Package guard puts one provider's budget, circuit breaker and adaptive
+// in-flight limit around each call to it, so that a task handler only
+// calls through a Guard and sends a deferred task back to its queue.
+//
+// Guard.Do runs, in order:
+//
+//  1. the shared block the provider announced, and the shared
+//     requests/tokens budget (package budget: one Redis round trip);
+//  2. the circuit breaker (package breaker, per process);
+//  3. the adaptive in-flight limit (package inflight, per process; the
+//     only step that waits, in line, until ctx ends);
+//  4. the call, with a clients.ResponseObserver in its context that
+//     records the block any response's rate-limit headers call for;
+//  5. the budget's correction from the call's real token usage, the
+//     breaker's and the limit's view of the outcome.
+//
+// When step 1 or 2 says "not now" for at most Config.MaxWait, Do waits
+// that long (holding no connection, and no slot of the in-flight limit)
+// and tries again; for longer it returns the *clients.DeferredError at
+// once. That error is no failure of the task: the consumer's
+// asynq.Config.IsFailure returns false for errors.Is(err,
+// clients.ErrDeferred) and its RetryDelayFunc returns the error's
+// RetryDelay.
+//
+// Guard.Embedder and Guard.Generator wrap a provider client so that the
+// task handlers need not change at all.
+//
+// # Bounded deferral
+//
+// A task must not be deferred forever (a provider that answers 429 for
+// good, a breaker that never closes). Patience records, per task ID in
+// Redis, when the task was first deferred without pause: once that is
+// longer ago than its bound, the deferral is returned as a
+// *PatienceError, which does not match clients.ErrDeferred, so the task
+// starts to use its retries (and is archived when they run out). asynq
+// keeps no state of its own across a task's runs that a handler can
+// write, hence the key; it lives as long as the bound plus an hour and is
+// deleted by the task's first run that is not deferred.
+package guard
