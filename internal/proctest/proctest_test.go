@@ -20,7 +20,9 @@ func (r *recorder) Logf(string, ...any)       {}
 func (r *recorder) Failed() bool              { return len(r.failures) > 0 }
 func (r *recorder) Cleanup(f func())          { r.cleanups = append(r.cleanups, f) }
 func (r *recorder) Errorf(f string, a ...any) { r.failures = append(r.failures, fmt.Sprintf(f, a...)) }
-func (r *recorder) Fatalf(f string, a ...any) { r.failures = append(r.failures, "fatal: "+fmt.Sprintf(f, a...)) }
+func (r *recorder) Fatalf(f string, a ...any) {
+	r.failures = append(r.failures, "fatal: "+fmt.Sprintf(f, a...))
+}
 
 func (r *recorder) cleanUp() {
 	for i := len(r.cleanups) - 1; i >= 0; i-- {
