@@ -8,7 +8,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/llmq/llmq/clients"
+	"github.com/llmq/llmq/internal/healthcheck"
 	"github.com/llmq/llmq/internal/redisserver"
 	"github.com/llmq/llmq/simulator"
 )
@@ -157,7 +157,7 @@ const queues = "embeddings=6,generation=3"
 // startWorker starts bin/worker against the private Redis and waits until
 // it is ready.
 func (e *env) startWorker(ctx context.Context, spec workerSpec) (*workerProc, error) {
-	port, err := freePort()
+	port, err := redisserver.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -191,37 +191,16 @@ func (e *env) startWorker(ctx context.Context, spec workerSpec) (*workerProc, er
 		w.waitErr = w.cmd.Wait()
 		close(w.exited)
 	}()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if ok, _ := w.ready(ctx); ok {
-			return w, nil
-		}
-		select {
-		case <-w.exited:
-			return nil, fmt.Errorf("worker exited at start (%v):\n%s", w.waitErr, tail(w.logPath))
-		case <-ctx.Done():
-			w.kill()
-			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			w.kill()
-			return nil, fmt.Errorf("worker not ready after 15s:\n%s", tail(w.logPath))
-		}
+	readyCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	switch err := healthcheck.WaitReady(readyCtx, w.addr, w.exited, 20*time.Millisecond); {
+	case errors.Is(err, healthcheck.ErrExited):
+		return nil, fmt.Errorf("worker exited at start (%v):\n%s", w.waitErr, tail(w.logPath))
+	case err != nil:
+		w.kill()
+		return nil, fmt.Errorf("%w:\n%s", err, tail(w.logPath))
 	}
-}
-
-func (w *workerProc) ready(ctx context.Context) (bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+w.addr+"/readyz", nil)
-	if err != nil {
-		return false, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false, err
-	}
-	clients.DrainClose(resp.Body)
-	return resp.StatusCode == http.StatusOK, nil
+	return w, nil
 }
 
 // stats reads the worker's /stats: its OpenAI pool's counts.
@@ -339,13 +318,4 @@ func tail(path string) string {
 		lines = lines[len(lines)-15:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

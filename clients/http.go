@@ -30,8 +30,13 @@ type Config struct {
 	// MaxIdleConns is how many idle connections per host are kept for reuse.
 	// It must not be below the number of goroutines that call the provider at
 	// once, or finished requests close connections that the next request then
-	// dials again. Default 20.
+	// dials again. Default 20, raised to MinIdleConns.
 	MaxIdleConns int
+	// MinIdleConns raises MaxIdleConns (or its default) to at least this
+	// many, but not above MaxConns when that is set: give it the number of
+	// goroutines that call the provider at once, as go-cleanhttp's
+	// DefaultPooledTransportWithMin takes a floor. 0 raises nothing.
+	MinIdleConns int
 	// Timeout bounds one whole exchange, from dialing to the end of the
 	// response body. Default 30s.
 	Timeout time.Duration
@@ -70,6 +75,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxIdleConns == 0 {
 		c.MaxIdleConns = DefaultMaxIdleConns
 	}
+	if c.MinIdleConns > c.MaxIdleConns {
+		c.MaxIdleConns = c.MinIdleConns
+		if c.MaxConns > 0 {
+			c.MaxIdleConns = min(c.MaxIdleConns, c.MaxConns)
+		}
+	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
@@ -95,6 +106,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("MaxConns must not be negative, got %d", c.MaxConns)
 	case c.MaxIdleConns < 0:
 		return fmt.Errorf("MaxIdleConns must not be negative, got %d", c.MaxIdleConns)
+	case c.MinIdleConns < 0:
+		return fmt.Errorf("MinIdleConns must not be negative, got %d", c.MinIdleConns)
 	case c.MaxConns > 0 && c.MaxIdleConns > c.MaxConns:
 		return fmt.Errorf("MaxIdleConns (%d) must not exceed MaxConns (%d)", c.MaxIdleConns, c.MaxConns)
 	case c.Timeout < 0, c.IdleConnTimeout < 0, c.DialTimeout < 0,

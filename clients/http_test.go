@@ -18,6 +18,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "idle without cap", cfg: clients.Config{MaxIdleConns: 64}},
 		{name: "negative MaxConns", cfg: clients.Config{MaxConns: -1}, wantErr: true},
 		{name: "negative MaxIdleConns", cfg: clients.Config{MaxIdleConns: -1}, wantErr: true},
+		{name: "idle floor above cap", cfg: clients.Config{MaxConns: 4, MinIdleConns: 64}},
+		{name: "negative MinIdleConns", cfg: clients.Config{MinIdleConns: -1}, wantErr: true},
 		{name: "idle above cap", cfg: clients.Config{MaxConns: 4, MaxIdleConns: 8}, wantErr: true},
 		{name: "negative Timeout", cfg: clients.Config{Timeout: -1}, wantErr: true},
 		{name: "negative IdleConnTimeout", cfg: clients.Config{IdleConnTimeout: -1}, wantErr: true},

@@ -113,44 +113,56 @@ func newHTTPClient(t *testing.T, cfg clients.Config) (*http.Client, *clients.Sta
 }
 
 // TestPoolingHTTP1 proves at the server that the pool holds: with the idle
-// limit at the concurrency, a burst opens at most one connection per
+// limit at the concurrency (set, or raised to it by MinIdleConns), a burst opens at most one connection per
 // concurrent caller, and a later burst opens none.
 func TestPoolingHTTP1(t *testing.T) {
 	const n, c = 200, 8
-	sim, ts := startGatedSim(t, c)
-	hc, stats := newHTTPClient(t, clients.Config{MaxIdleConns: c})
-	url := ts.URL + "/v1/models"
+	tests := []struct {
+		name string
+		cfg  clients.Config
+	}{
+		{"idle limit at the concurrency", clients.Config{MaxIdleConns: c}},
+		{"idle floor at the concurrency", clients.Config{MaxIdleConns: 2, MinIdleConns: c}},
+		{"idle floor capped by MaxConns", clients.Config{MaxConns: c, MaxIdleConns: 2, MinIdleConns: 4 * c}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sim, ts := startGatedSim(t, c)
+			hc, stats := newHTTPClient(t, tt.cfg)
+			url := ts.URL + "/v1/models"
 
-	if protos := wave(t, hc, url, n, c); protos[1] != n {
-		t.Errorf("protocols %v, want %d HTTP/1.x answers", protos, n)
-	}
-	first := sim.Stats()
-	if first.Connections != c {
-		t.Errorf("first wave: %d requests at concurrency %d opened %d connections, want %d", n, c, first.Connections, c)
-	}
-	if first.Connections == 0 {
-		t.Fatal("server counted no connections")
-	}
-	cs := stats.Snapshot()
-	if cs.Dials != first.Connections || cs.Requests != n {
-		t.Errorf("client counted %d dials and %d requests; server %d connections and %d requests", cs.Dials, cs.Requests, first.Connections, first.Requests)
-	}
-	if cs.Open != cs.Dials {
-		t.Errorf("client has %d connections open, want all %d kept", cs.Open, cs.Dials)
-	}
+			if protos := wave(t, hc, url, n, c); protos[1] != n {
+				t.Errorf("protocols %v, want %d HTTP/1.x answers", protos, n)
+			}
+			first := sim.Stats()
+			if first.Connections != c {
+				t.Errorf("first wave: %d requests at concurrency %d opened %d connections, want %d", n, c, first.Connections, c)
+			}
+			if first.Connections == 0 {
+				t.Fatal("server counted no connections")
+			}
+			cs := stats.Snapshot()
+			if cs.Dials != first.Connections || cs.Requests != n {
+				t.Errorf("client counted %d dials and %d requests; server %d connections and %d requests", cs.Dials, cs.Requests, first.Connections, first.Requests)
+			}
+			if cs.Open != cs.Dials {
+				t.Errorf("client has %d connections open, want all %d kept", cs.Open, cs.Dials)
+			}
 
-	time.Sleep(200 * time.Millisecond) // idle, well within IdleConnTimeout
-	wave(t, hc, url, n, c)
-	second := sim.Stats()
-	if opened := second.Connections - first.Connections; opened != 0 {
-		t.Errorf("second wave opened %d connections, want 0", opened)
-	}
-	cs = stats.Snapshot()
-	if cs.Dials != second.Connections || cs.Requests != 2*n || second.Requests != 2*n {
-		t.Errorf("client counted %d dials and %d requests; server %d connections and %d requests", cs.Dials, cs.Requests, second.Connections, second.Requests)
-	}
-	if got := cs.ReusePercent(); got < 100*float64(2*n-c)/float64(2*n) {
-		t.Errorf("ReusePercent() = %.1f", got)
+			time.Sleep(200 * time.Millisecond) // idle, well within IdleConnTimeout
+			wave(t, hc, url, n, c)
+			second := sim.Stats()
+			if opened := second.Connections - first.Connections; opened != 0 {
+				t.Errorf("second wave opened %d connections, want 0", opened)
+			}
+			cs = stats.Snapshot()
+			if cs.Dials != second.Connections || cs.Requests != 2*n || second.Requests != 2*n {
+				t.Errorf("client counted %d dials and %d requests; server %d connections and %d requests", cs.Dials, cs.Requests, second.Connections, second.Requests)
+			}
+			if got := cs.ReusePercent(); got < 100*float64(2*n-c)/float64(2*n) {
+				t.Errorf("ReusePercent() = %.1f", got)
+			}
+		})
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"unicode"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 )
 
 // Redis says where the task queue lives.
@@ -50,6 +51,21 @@ func (c Redis) ConnOpt() (asynq.RedisConnOpt, error) {
 		return o, nil
 	}
 	return nil, fmt.Errorf("config: REDIS_PASSWORD: unexpected connection options %T", opt)
+}
+
+// Open returns a client of the Redis that c locates (see ConnOpt), for
+// asynq and llmq's own keys alike. It does not wait for Redis to answer.
+// The caller closes it.
+func (c Redis) Open() (redis.UniversalClient, error) {
+	opt, err := c.ConnOpt()
+	if err != nil {
+		return nil, err
+	}
+	rdb, ok := opt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, fmt.Errorf("config: REDIS_URL: unsupported connection options %T", opt)
+	}
+	return rdb, nil
 }
 
 // Validate reports an unusable URL or password as an *Error.

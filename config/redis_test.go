@@ -160,3 +160,30 @@ func TestRedisConnOpt(t *testing.T) {
 		t.Errorf("error %q contains the password", err)
 	}
 }
+
+// TestRedisOpen checks that Open makes the client each URL form calls for.
+func TestRedisOpen(t *testing.T) {
+	tests := []struct {
+		name, url string
+		want      string
+	}{
+		{"server", "redis://127.0.0.1:1/0", "*redis.Client"},
+		{"sentinel", "redis-sentinel://127.0.0.1:1,127.0.0.1:2?master=m", "*redis.Client"},
+		{"cluster", "redis-cluster://127.0.0.1:1,127.0.0.1:2", "*redis.ClusterClient"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rdb, err := Redis{URL: tt.url, Password: "pw"}.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rdb.Close()
+			if got := reflect.TypeOf(rdb).String(); got != tt.want {
+				t.Errorf("Open(%s) = %s, want %s", tt.url, got, tt.want)
+			}
+		})
+	}
+	if _, err := (Redis{URL: "http://x"}).Open(); err == nil {
+		t.Error("Open of an http URL: no error")
+	}
+}

@@ -1,13 +1,9 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/llmq/llmq/internal/proctest"
 	"github.com/llmq/llmq/internal/redistest"
 	"github.com/llmq/llmq/job"
 	"github.com/llmq/llmq/tasks"
@@ -45,66 +42,23 @@ func newBenchEnv(b *testing.B, dim int) *benchEnv {
 	e := &benchEnv{redis: redistest.Start(b)}
 	e.rdb = redis.NewClient(&redis.Options{Addr: e.redis.Addr()})
 	b.Cleanup(func() { e.rdb.Close() })
-	sim := exec.Command(bin.simulator, "-addr", "127.0.0.1:0", "-latency", benchLatency, "-dim", fmt.Sprint(dim))
-	sim.Env = environ()
-	out, err := sim.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := sim.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = sim.Process.Kill(); _ = sim.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		b.Fatalf("simulator: %v", err)
-	}
-	e.simURL = strings.TrimSpace(strings.TrimPrefix(line, "simulator listening on "))
+	_, e.simURL = proctest.StartSimulator(b, bin["simulator"], "-latency", benchLatency, "-dim", fmt.Sprint(dim))
 	return e
 }
 
 // startWorker starts a worker with the given extra variables and returns
-// once it is ready; the worker stops at the end of the benchmark.
-func (e *benchEnv) startWorker(b *testing.B, vars ...string) func() {
+// once it is ready; the worker stops at the end of the benchmark, or when
+// the returned stop is called.
+func (e *benchEnv) startWorker(b *testing.B, vars ...string) (stop func()) {
 	b.Helper()
-	addr := freeAddrTB(b)
-	w := exec.Command(bin.worker)
-	w.Env = environ(append([]string{"REDIS_URL=" + e.redis.URL(), "HTTP_ADDR=" + addr, "LOG_LEVEL=warn",
+	p, _ := proctest.StartWorker(b, bin["worker"], append([]string{"REDIS_URL=" + e.redis.URL(), "LOG_LEVEL=warn",
 		"OPENAI_BASE_URL=" + e.simURL + "/v1", "OLLAMA_HOST=" + e.simURL}, vars...)...)
-	w.Stderr = os.Stderr
-	if err := w.Start(); err != nil {
-		b.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			_ = w.Process.Kill()
-			_ = w.Wait()
+	return func() {
+		if !p.Exited() {
+			p.Signal(b, os.Kill)
+			p.Wait(b, 10*time.Second)
 		}
 	}
-	b.Cleanup(stop)
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return stop
-			}
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("worker not ready")
-		}
-	}
-}
-
-func freeAddrTB(b *testing.B) string {
-	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // BenchmarkDrain measures how fast one worker drains single-text
@@ -218,15 +172,14 @@ func BenchmarkBatchSize(b *testing.B) {
 				}
 				fh.Close()
 				e.startWorker(b)
-				cmd := exec.Command(bin.enqueue, "embed", "--file", in, "--batch-size", fmt.Sprint(size))
-				cmd.Env = environ("REDIS_URL=" + e.redis.URL())
 				start := time.Now()
-				out, err := cmd.Output()
-				if err != nil {
-					b.Fatal(err)
+				r := proctest.Exec(b, 2*time.Minute, nil, bin["enqueue"], proctest.Environ("REDIS_URL="+e.redis.URL()),
+					"embed", "--file", in, "--batch-size", fmt.Sprint(size))
+				if r.Code != 0 {
+					b.Fatalf("enqueue exit status %d:\n%s", r.Code, proctest.TailLines(r.Stderr, 20))
 				}
 				enqueued := time.Since(start)
-				id := strings.TrimSpace(string(out))
+				id := strings.TrimSpace(r.Stdout)
 				var st *job.Status
 				for {
 					if st, err = job.GetStatus(ctx, e.rdb, id); err != nil {

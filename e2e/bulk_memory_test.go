@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/llmq/llmq/internal/proctest"
 )
 
 // TestBulkEnqueueMemory submits a 1,000,000-line job and measures the peak
@@ -45,8 +47,8 @@ func TestBulkEnqueueMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	enqueue := bin.enqueue
-	if raceEnabled {
+	enqueue := bin["enqueue"]
+	if proctest.Race {
 		enqueue = filepath.Join(f.dir, "enqueue")
 		build := exec.Command("go", "build", "-o", enqueue, "github.com/llmq/llmq/cmd/enqueue")
 		if out, err := build.CombinedOutput(); err != nil {
@@ -61,7 +63,7 @@ func TestBulkEnqueueMemory(t *testing.T) {
 	cmd := exec.Command(enqueue, "embed", "--file", in)
 	// The process's own GC settings, whatever the test's environment says;
 	// gctrace reports the heap at each collection.
-	cmd.Env = slices.DeleteFunc(environ("REDIS_URL="+f.redis.URL(), "GODEBUG=gctrace=1"), func(kv string) bool {
+	cmd.Env = slices.DeleteFunc(proctest.Environ("REDIS_URL="+f.redis.URL(), "GODEBUG=gctrace=1"), func(kv string) bool {
 		return strings.HasPrefix(kv, "GOGC=") || strings.HasPrefix(kv, "GOMEMLIMIT=")
 	})
 	var stdout, stderr strings.Builder

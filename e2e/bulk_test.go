@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmq/llmq/internal/proctest"
 	"github.com/llmq/llmq/simulator"
 )
 
@@ -28,14 +29,14 @@ type bulkOut struct {
 }
 
 // jobID returns the job ID an enqueue run printed on stdout.
-func jobID(t *testing.T, r result) string {
+func jobID(t *testing.T, r proctest.Result) string {
 	t.Helper()
-	if r.code != 0 {
-		t.Fatalf("enqueue exit status %d\nstderr:\n%s", r.code, tail(r.stderr, 40))
+	if r.Code != 0 {
+		t.Fatalf("enqueue exit status %d\nstderr:\n%s", r.Code, proctest.TailLines(r.Stderr, 40))
 	}
-	ids := nonEmptyLines(r.stdout)
+	ids := nonEmptyLines(r.Stdout)
 	if len(ids) != 1 {
-		t.Fatalf("enqueue printed %q, want one job ID", r.stdout)
+		t.Fatalf("enqueue printed %q, want one job ID", r.Stdout)
 	}
 	return ids[0]
 }
@@ -92,20 +93,20 @@ func TestBulkJob(t *testing.T) {
 	in := f.writeJSONL(t, "docs.jsonl", lines(docs)...)
 	res := f.enqueue(t, "embed", "--file", in)
 	id := jobID(t, res)
-	t.Logf("enqueue: %s", strings.TrimSpace(res.stderr))
-	if want := fmt.Sprintf("job %s: %d items (%d unique, %d duplicates)", id, lineCount, unique, lineCount-unique); !strings.Contains(res.stderr, want) {
-		t.Errorf("enqueue stderr lacks %q:\n%s", want, res.stderr)
+	t.Logf("enqueue: %s", strings.TrimSpace(res.Stderr))
+	if want := fmt.Sprintf("job %s: %d items (%d unique, %d duplicates)", id, lineCount, unique, lineCount-unique); !strings.Contains(res.Stderr, want) {
+		t.Errorf("enqueue stderr lacks %q:\n%s", want, res.Stderr)
 	}
 
 	st := f.enqueue(t, "status", id, "--wait")
-	if st.code != 0 || !strings.Contains(st.stdout, fmt.Sprintf("pending 0, active 0, done %d, failed 0", unique)) {
-		t.Fatalf("status --wait: exit %d\nstdout:\n%s\nstderr:\n%s", st.code, st.stdout, tail(st.stderr, 20))
+	if st.Code != 0 || !strings.Contains(st.Stdout, fmt.Sprintf("pending 0, active 0, done %d, failed 0", unique)) {
+		t.Fatalf("status --wait: exit %d\nstdout:\n%s\nstderr:\n%s", st.Code, st.Stdout, proctest.TailLines(st.Stderr, 20))
 	}
-	t.Logf("status:\n%s", st.stdout)
+	t.Logf("status:\n%s", st.Stdout)
 
 	out, errs := f.path("results.jsonl"), f.path("errors.jsonl")
-	if r := f.enqueue(t, "results", id, "--out", out, "--errors", errs); r.code != 0 {
-		t.Fatalf("results: exit %d\n%s", r.code, r.stderr)
+	if r := f.enqueue(t, "results", id, "--out", out, "--errors", errs); r.Code != 0 {
+		t.Fatalf("results: exit %d\n%s", r.Code, r.Stderr)
 	}
 	n := readFileJSONL(t, out, func(i int, g bulkOut) {
 		if i >= lineCount || g.ID != docs[i].ID {
@@ -127,21 +128,21 @@ func TestBulkJob(t *testing.T) {
 
 	before := f.queueInfo(t, "embeddings").Size
 	again := f.enqueue(t, "embed", "--file", in)
-	if jobID(t, again) != id || !strings.Contains(again.stderr, "nothing enqueued") {
-		t.Errorf("second submission: stdout %q, stderr %q; want the same job, nothing enqueued", again.stdout, again.stderr)
+	if jobID(t, again) != id || !strings.Contains(again.Stderr, "nothing enqueued") {
+		t.Errorf("second submission: stdout %q, stderr %q; want the same job, nothing enqueued", again.Stdout, again.Stderr)
 	}
 	if after := f.queueInfo(t, "embeddings").Size; after != before {
 		t.Errorf("queue holds %d tasks after the second submission, %d before", after, before)
 	}
 
-	if r := f.enqueue(t, "results", id, "--out", f.path("again.jsonl"), "--delete"); r.code != 0 || !strings.Contains(r.stderr, "deleted") {
-		t.Fatalf("results --delete: exit %d\n%s", r.code, r.stderr)
+	if r := f.enqueue(t, "results", id, "--out", f.path("again.jsonl"), "--delete"); r.Code != 0 || !strings.Contains(r.Stderr, "deleted") {
+		t.Fatalf("results --delete: exit %d\n%s", r.Code, r.Stderr)
 	}
 	if q := f.queueInfo(t, "embeddings"); q.Size != 0 {
 		t.Errorf("%d tasks left after --delete", q.Size)
 	}
-	if r := f.enqueue(t, "status", id); r.code != 1 || !strings.Contains(r.stderr, "no such job") {
-		t.Errorf("status after delete: exit %d, stderr %q; want 1 and \"no such job\"", r.code, r.stderr)
+	if r := f.enqueue(t, "status", id); r.Code != 1 || !strings.Contains(r.Stderr, "no such job") {
+		t.Errorf("status after delete: exit %d, stderr %q; want 1 and \"no such job\"", r.Code, r.Stderr)
 	}
 }
 
@@ -162,30 +163,30 @@ func TestBulkWorkerKilled(t *testing.T) {
 	docs := corpus("kill", lineCount)
 	in := f.writeJSONL(t, "docs.jsonl", lines(docs)...)
 	id := jobID(t, f.enqueue(t, "embed", "--file", in, "--batch-size", "10"))
-	eventually(t, 60*time.Second, func() (bool, string) {
+	proctest.Eventually(t, 60*time.Second, 50*time.Millisecond, func() (bool, string) {
 		r := f.enqueue(t, "status", id, "--json")
 		var st struct{ Done, Active int }
-		_ = json.Unmarshal([]byte(r.stdout), &st)
-		return st.Done >= lineCount/3 && st.Active > 0, fmt.Sprintf("status %s", r.stdout)
+		_ = json.Unmarshal([]byte(r.Stdout), &st)
+		return st.Done >= lineCount/3 && st.Active > 0, fmt.Sprintf("status %s", r.Stdout)
 	})
-	first.signal(t, syscall.SIGKILL)
-	first.wait(t, 10*time.Second)
+	first.Signal(t, syscall.SIGKILL)
+	first.Wait(t, 10*time.Second)
 	killed := time.Now()
 	f.startWorker(t, vars...)
 
 	// asynq reclaims a dead worker's tasks once their lease has been
 	// expired for 30 s, checking every minute.
-	r := runProcess(t, 4*time.Minute, bin.enqueue, environ("REDIS_URL="+f.redis.URL()), "status", id, "--wait")
-	if r.code != 0 {
-		t.Fatalf("status --wait: exit %d\n%s", r.code, tail(r.stderr, 20))
+	r := proctest.Exec(t, 4*time.Minute, nil, bin["enqueue"], proctest.Environ("REDIS_URL="+f.redis.URL()), "status", id, "--wait")
+	if r.Code != 0 {
+		t.Fatalf("status --wait: exit %d\n%s", r.Code, proctest.TailLines(r.Stderr, 20))
 	}
-	t.Logf("finished %s after the kill:\n%s", time.Since(killed).Round(time.Second), r.stdout)
-	if want := fmt.Sprintf("pending 0, active 0, done %d, failed 0", lineCount); !strings.Contains(r.stdout, want) {
+	t.Logf("finished %s after the kill:\n%s", time.Since(killed).Round(time.Second), r.Stdout)
+	if want := fmt.Sprintf("pending 0, active 0, done %d, failed 0", lineCount); !strings.Contains(r.Stdout, want) {
 		t.Errorf("status lacks %q", want)
 	}
 	out := f.path("results.jsonl")
-	if r := f.enqueue(t, "results", id, "--out", out); r.code != 0 {
-		t.Fatalf("results: exit %d\n%s", r.code, r.stderr)
+	if r := f.enqueue(t, "results", id, "--out", out); r.Code != 0 {
+		t.Fatalf("results: exit %d\n%s", r.Code, r.Stderr)
 	}
 	seen := map[string]int{}
 	n := readFileJSONL(t, out, func(i int, g bulkOut) {
@@ -222,8 +223,8 @@ func TestBulkPoisonedInput(t *testing.T) {
 	in := f.writeJSONL(t, "docs.jsonl", lines(docs)...)
 	out, errs := f.path("results.jsonl"), f.path("errors.jsonl")
 	r := f.enqueue(t, "embed", "--file", in, "--batch-size", "100", "--out", out, "--errors", errs)
-	if r.code != 1 || !strings.Contains(r.stderr, "1 of 100 items failed") {
-		t.Fatalf("exit %d, want 1 and \"1 of 100 items failed\"\n%s", r.code, r.stderr)
+	if r.Code != 1 || !strings.Contains(r.Stderr, "1 of 100 items failed") {
+		t.Fatalf("exit %d, want 1 and \"1 of 100 items failed\"\n%s", r.Code, r.Stderr)
 	}
 	n := readFileJSONL(t, out, func(i int, g bulkOut) {
 		want := docs[i]
@@ -319,9 +320,9 @@ func TestBulkBatchFormat(t *testing.T) {
 	in := f.writeJSONL(t, "batch.jsonl", all...)
 
 	strict := f.enqueue(t, "embed", "--file", in, "--strict")
-	if strict.code != 1 || !strings.Contains(strict.stderr, "batch.jsonl:151: unsupported url \"/v1/chat/completions\"") ||
-		!strings.Contains(strict.stderr, "nothing enqueued") {
-		t.Errorf("--strict: exit %d, stderr:\n%s\nwant 1, line 151 reported and nothing enqueued", strict.code, strict.stderr)
+	if strict.Code != 1 || !strings.Contains(strict.Stderr, "batch.jsonl:151: unsupported url \"/v1/chat/completions\"") ||
+		!strings.Contains(strict.Stderr, "nothing enqueued") {
+		t.Errorf("--strict: exit %d, stderr:\n%s\nwant 1, line 151 reported and nothing enqueued", strict.Code, strict.Stderr)
 	}
 	if q, err := f.inspector.Queues(); err != nil || len(q) != 0 {
 		t.Errorf("--strict created queues %v (%v): something was enqueued", q, err)
@@ -329,8 +330,8 @@ func TestBulkBatchFormat(t *testing.T) {
 
 	out, errs := f.path("output.jsonl"), f.path("errors.jsonl")
 	r := f.enqueue(t, "embed", "--file", in, "--out", out, "--errors", errs)
-	if r.code != 1 || !strings.Contains(r.stderr, "batch.jsonl:151: unsupported url") {
-		t.Fatalf("exit %d, want 1 (one request failed) and line 151 reported\n%s", r.code, r.stderr)
+	if r.Code != 1 || !strings.Contains(r.Stderr, "batch.jsonl:151: unsupported url") {
+		t.Fatalf("exit %d, want 1 (one request failed) and line 151 reported\n%s", r.Code, r.Stderr)
 	}
 	next := 0
 	n := readFileJSONL(t, out, func(i int, o batchOutput) {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llmq/llmq/internal/proctest"
 )
 
 // TestDemo runs the demo binary as `make demo` does, once with a private
@@ -24,10 +26,10 @@ func TestDemo(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "results.jsonl")
-			r := runProcess(t, 2*time.Minute, bin.demo, environ(),
+			r := proctest.Exec(t, 2*time.Minute, nil, bin["demo"], proctest.Environ(),
 				"-redis", tt.redis, "-dim", "16", "-latency", "2ms", "-out", out)
-			if r.code != 0 {
-				t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, tail(r.stderr, 40))
+			if r.Code != 0 {
+				t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, proctest.TailLines(r.Stderr, 40))
 			}
 			for _, want := range []string{
 				tt.wantRedis,
@@ -36,8 +38,8 @@ func TestDemo(t *testing.T) {
 				"TCP connections:   1 opened by the worker, 1 accepted by the simulator",
 				"1500 vectors, each checked against the simulator",
 			} {
-				if !strings.Contains(r.stdout, want) {
-					t.Errorf("summary lacks %q:\n%s", want, r.stdout)
+				if !strings.Contains(r.Stdout, want) {
+					t.Errorf("summary lacks %q:\n%s", want, r.Stdout)
 				}
 			}
 		})

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmq/llmq/internal/proctest"
 	"github.com/llmq/llmq/simulator"
 )
 
@@ -30,7 +31,7 @@ func TestEmbedFile(t *testing.T) {
 		"OPENAI_EMBEDDING_MODEL="+model,
 		// Nothing listens there: every connection the simulator counts is
 		// the OpenAI client's.
-		"OLLAMA_HOST=http://"+freeAddr(t),
+		"OLLAMA_HOST=http://"+proctest.FreeAddr(t),
 		fmt.Sprintf("WORKER_CONCURRENCY=%d", concurrency),
 		"SSL_CERT_FILE="+s.certFile,
 	)
@@ -39,15 +40,15 @@ func TestEmbedFile(t *testing.T) {
 	in := f.writeJSONL(t, "docs.jsonl", lines(docs)...)
 	out := f.path("results.jsonl")
 	res := f.enqueue(t, "embed", "--file", in, "--batch-size", fmt.Sprint(batchSize), "--wait", "--out", out)
-	if res.code != 0 {
-		t.Fatalf("enqueue exit status %d, want 0\nstderr:\n%s", res.code, res.stderr)
+	if res.Code != 0 {
+		t.Fatalf("enqueue exit status %d, want 0\nstderr:\n%s", res.Code, res.Stderr)
 	}
 	taskCount := (lineCount + batchSize - 1) / batchSize
-	if want := fmt.Sprintf(": %d items (%d unique, 0 duplicates), %d tasks (%d new, 0 already queued)", lineCount, lineCount, taskCount, taskCount); !strings.Contains(res.stderr, want) {
-		t.Errorf("enqueue stderr %q, want it to contain %q", res.stderr, want)
+	if want := fmt.Sprintf(": %d items (%d unique, 0 duplicates), %d tasks (%d new, 0 already queued)", lineCount, lineCount, taskCount, taskCount); !strings.Contains(res.Stderr, want) {
+		t.Errorf("enqueue stderr %q, want it to contain %q", res.Stderr, want)
 	}
-	if ids := nonEmptyLines(res.stdout); len(ids) != 1 || !strings.Contains(res.stderr, "job "+ids[0]+": ") {
-		t.Errorf("enqueue --out wrote %.200q to stdout, want the job ID alone", res.stdout)
+	if ids := nonEmptyLines(res.Stdout); len(ids) != 1 || !strings.Contains(res.Stderr, "job "+ids[0]+": ") {
+		t.Errorf("enqueue --out wrote %.200q to stdout, want the job ID alone", res.Stdout)
 	}
 
 	b, err := os.ReadFile(out)
@@ -131,31 +132,31 @@ func TestReenqueueIsIdempotent(t *testing.T) {
 
 			first := f.enqueue(t, args...)
 			second := f.enqueue(t, args...)
-			for i, r := range []result{first, second} {
-				if r.code != 0 {
-					t.Fatalf("run %d: exit status %d\nstderr:\n%s", i+1, r.code, r.stderr)
+			for i, r := range []proctest.Result{first, second} {
+				if r.Code != 0 {
+					t.Fatalf("run %d: exit status %d\nstderr:\n%s", i+1, r.Code, r.Stderr)
 				}
 			}
-			if want := fmt.Sprintf("%d tasks (%d new, 0 already queued)", taskCount, taskCount); !strings.Contains(first.stderr, want) {
-				t.Errorf("first run stderr %q, want %q", first.stderr, want)
+			if want := fmt.Sprintf("%d tasks (%d new, 0 already queued)", taskCount, taskCount); !strings.Contains(first.Stderr, want) {
+				t.Errorf("first run stderr %q, want %q", first.Stderr, want)
 			}
-			if want := fmt.Sprintf("was submitted before (%d items in %d tasks): nothing enqueued", lineCount, taskCount); !strings.Contains(second.stderr, want) {
-				t.Errorf("second run stderr %q, want %q", second.stderr, want)
+			if want := fmt.Sprintf("was submitted before (%d items in %d tasks): nothing enqueued", lineCount, taskCount); !strings.Contains(second.Stderr, want) {
+				t.Errorf("second run stderr %q, want %q", second.Stderr, want)
 			}
 			// Both runs print the same job ID, or the same results.
-			if first.stdout != second.stdout {
-				t.Errorf("runs printed different output:\nfirst:\n%.300s\nsecond:\n%.300s", first.stdout, second.stdout)
+			if first.Stdout != second.Stdout {
+				t.Errorf("runs printed different output:\nfirst:\n%.300s\nsecond:\n%.300s", first.Stdout, second.Stdout)
 			}
 			if !tt.workerFirst {
-				if ids := nonEmptyLines(first.stdout); len(ids) != 1 {
-					t.Errorf("first run printed %q, want one job ID", first.stdout)
+				if ids := nonEmptyLines(first.Stdout); len(ids) != 1 {
+					t.Errorf("first run printed %q, want one job ID", first.Stdout)
 				}
 				startWorker()
-				eventually(t, 30*time.Second, func() (bool, string) {
+				proctest.Eventually(t, 30*time.Second, 50*time.Millisecond, func() (bool, string) {
 					q := f.queueInfo(t, "embeddings")
 					return q.Completed == taskCount, fmt.Sprintf("%d of %d tasks completed", q.Completed, taskCount)
 				})
-			} else if n := len(readJSONL[embedOut](t, second.stdout)); n != lineCount {
+			} else if n := len(readJSONL[embedOut](t, second.Stdout)); n != lineCount {
 				t.Errorf("second run printed %d results, want %d", n, lineCount)
 			}
 

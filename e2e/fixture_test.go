@@ -20,6 +20,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/llmq/llmq/internal/proctest"
 	"github.com/llmq/llmq/internal/redistest"
 )
 
@@ -44,9 +45,9 @@ func setup(t *testing.T) *fixture {
 func (f *fixture) path(name string) string { return filepath.Join(f.dir, name) }
 
 // enqueue runs the enqueue binary against the test's Redis.
-func (f *fixture) enqueue(t *testing.T, args ...string) result {
+func (f *fixture) enqueue(t *testing.T, args ...string) proctest.Result {
 	t.Helper()
-	return runProcess(t, 2*time.Minute, bin.enqueue, environ("REDIS_URL="+f.redis.URL()), args...)
+	return proctest.Exec(t, 2*time.Minute, nil, bin["enqueue"], proctest.Environ("REDIS_URL="+f.redis.URL()), args...)
 }
 
 // client returns an asynq client on the test's Redis, for tasks the
@@ -82,33 +83,16 @@ func (f *fixture) taskInfo(t *testing.T, queue, id string) *asynq.TaskInfo {
 func (f *fixture) waitTaskState(t *testing.T, queue, id string, state asynq.TaskState, timeout time.Duration) *asynq.TaskInfo {
 	t.Helper()
 	var info *asynq.TaskInfo
-	eventually(t, timeout, func() (bool, string) {
+	proctest.Eventually(t, timeout, 50*time.Millisecond, func() (bool, string) {
 		info = f.taskInfo(t, queue, id)
 		return info.State == state, fmt.Sprintf("task %s is %s (retried %d, last error %q), want %s", id, info.State, info.Retried, info.LastErr, state)
 	})
 	return info
 }
 
-// eventually polls cond every 50ms until it holds, and fails the test with
-// cond's last explanation if it does not within timeout.
-func eventually(t *testing.T, timeout time.Duration, cond func() (ok bool, why string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", timeout, why)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // sim is a running simulator process.
 type sim struct {
-	*process
+	*proctest.Process
 	// url is the server's root: the Ollama host; url+"/v1" is the OpenAI
 	// base URL.
 	url string
@@ -121,33 +105,23 @@ type sim struct {
 }
 
 // startSimulator starts the simulator with args (its flags other than
-// -addr, -tls and -cert-out) and waits for the line announcing its address.
+// -addr, -tls and -cert-out) and waits for the line announcing its address
+// (proctest.StartSimulator).
 func (f *fixture) startSimulator(t *testing.T, useTLS bool, args ...string) *sim {
 	t.Helper()
 	s := &sim{}
-	args = append([]string{"-addr", "127.0.0.1:0"}, args...)
 	if useTLS {
 		s.certFile = f.path("simulator.pem")
 		args = append(args, "-tls", "-cert-out", s.certFile)
 	}
-	s.process = startProcess(t, bin.simulator, environ(), args...)
-	const prefix = "simulator listening on "
-	eventually(t, 15*time.Second, func() (bool, string) {
-		if s.exited() {
-			t.Fatalf("simulator exited with status %d:\n%s", s.cmd.ProcessState.ExitCode(), s.stderr.String())
-		}
-		_, ok := s.stdout.firstLine()
-		return ok, "simulator has not announced its address"
-	})
+	p, raw := proctest.StartSimulator(t, bin["simulator"], args...)
+	s.Process = p
 	scheme := "http"
 	if useTLS {
 		scheme = "https"
 	}
-	line, _ := s.stdout.firstLine()
-	raw, ok := strings.CutPrefix(strings.TrimSpace(line), prefix)
-	u, err := url.Parse(raw)
-	if !ok || err != nil || u.Host == "" || u.Scheme != scheme {
-		t.Fatalf("simulator's first line %q: want %q followed by an %s URL", line, prefix, scheme)
+	if u, _ := url.Parse(raw); u.Scheme != scheme {
+		t.Fatalf("simulator announced %q, want an %s URL", raw, scheme)
 	}
 	s.url = raw
 
@@ -204,7 +178,7 @@ func (s *sim) stats(t *testing.T) simStats {
 
 // worker is a running worker process.
 type worker struct {
-	*process
+	*proctest.Process
 	addr string // of its health endpoints
 }
 
@@ -212,25 +186,8 @@ type worker struct {
 // environment vars ("NAME=value") and waits until /readyz answers 200.
 func (f *fixture) startWorker(t *testing.T, vars ...string) *worker {
 	t.Helper()
-	w := &worker{addr: freeAddr(t)}
-	env := environ(append([]string{
-		"REDIS_URL=" + f.redis.URL(),
-		"HTTP_ADDR=" + w.addr,
-		"LOG_LEVEL=info",
-	}, vars...)...)
-	w.process = startProcess(t, bin.worker, env)
-	hc := &http.Client{Timeout: time.Second}
-	eventually(t, 20*time.Second, func() (bool, string) {
-		if w.exited() {
-			t.Fatalf("worker exited with status %d:\n%s", w.cmd.ProcessState.ExitCode(), w.stderr.String())
-		}
-		resp, err := hc.Get("http://" + w.addr + "/readyz")
-		if err != nil {
-			return false, "worker not ready: " + err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, "worker /readyz: " + resp.Status
-	})
+	w := &worker{}
+	w.Process, w.addr = proctest.StartWorker(t, bin["worker"], append([]string{"REDIS_URL=" + f.redis.URL(), "LOG_LEVEL=info"}, vars...)...)
 	return w
 }
 
@@ -262,20 +219,6 @@ func getJSON(t *testing.T, c *http.Client, u string, v any) {
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatalf("GET %s: decode: %v", u, err)
 	}
-}
-
-// freeAddr returns a loopback address with a port nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
 }
 
 // writeJSONL writes one JSON line per value to name in the scratch

@@ -68,12 +68,12 @@ func TestGenerate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := f.enqueue(t, "generate", "--file", file, fmt.Sprintf("--stream=%t", tt.stream), "--wait")
-			if res.code != 0 {
-				t.Fatalf("enqueue exit status %d\nstderr:\n%s", res.code, res.stderr)
+			if res.Code != 0 {
+				t.Fatalf("enqueue exit status %d\nstderr:\n%s", res.Code, res.Stderr)
 			}
-			got := readJSONL[generateOut](t, res.stdout)
+			got := readJSONL[generateOut](t, res.Stdout)
 			if len(got) != len(inputs) {
-				t.Fatalf("%d results, want %d:\n%s", len(got), len(inputs), res.stdout)
+				t.Fatalf("%d results, want %d:\n%s", len(got), len(inputs), res.Stdout)
 			}
 			for i, g := range got {
 				if g.ID != inputs[i].ID {

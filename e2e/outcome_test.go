@@ -23,10 +23,10 @@ func TestWaitReportsArchivedTask(t *testing.T) {
 
 	const good, bad = "a text the provider takes", "a text the provider refuses sim:status=400"
 	res := f.enqueue(t, "embed", "--text", good, "--text", bad, "--batch-size", "1", "--dimensions", "16", "--wait")
-	if res.code != 1 {
-		t.Fatalf("exit status %d, want 1\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
+	if res.Code != 1 {
+		t.Fatalf("exit status %d, want 1\nstdout:\n%s\nstderr:\n%s", res.Code, res.Stdout, res.Stderr)
 	}
-	got := readJSONL[embedOut](t, res.stdout)
+	got := readJSONL[embedOut](t, res.Stdout)
 	if len(got) != 1 || got[0].ID != "1" {
 		t.Fatalf("results %+v, want the first text's alone", got)
 	}
@@ -34,8 +34,8 @@ func TestWaitReportsArchivedTask(t *testing.T) {
 		t.Errorf("first text: %s", d)
 	}
 	for _, want := range []string{"failed (items [2])", "HTTP 400", "1 of 2 task(s) failed"} {
-		if !strings.Contains(res.stderr, want) {
-			t.Errorf("stderr does not contain %q:\n%s", want, res.stderr)
+		if !strings.Contains(res.Stderr, want) {
+			t.Errorf("stderr does not contain %q:\n%s", want, res.Stderr)
 		}
 	}
 
@@ -85,10 +85,10 @@ func TestTransientFaultsAreRetried(t *testing.T) {
 			docs := corpus("flaky", textCount)
 			in := f.writeJSONL(t, "docs.jsonl", lines(docs)...)
 			res := f.enqueue(t, "embed", "--file", in, "--batch-size", "1", "--wait")
-			if res.code != 0 {
-				t.Fatalf("exit status %d, want 0\nstderr:\n%s", res.code, res.stderr)
+			if res.Code != 0 {
+				t.Fatalf("exit status %d, want 0\nstderr:\n%s", res.Code, res.Stderr)
 			}
-			got := readJSONL[embedOut](t, res.stdout)
+			got := readJSONL[embedOut](t, res.Stdout)
 			if len(got) != textCount {
 				t.Fatalf("%d results, want %d", len(got), textCount)
 			}

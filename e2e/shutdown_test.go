@@ -9,6 +9,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/llmq/llmq/internal/proctest"
 	"github.com/llmq/llmq/job"
 	"github.com/llmq/llmq/simulator"
 	"github.com/llmq/llmq/tasks"
@@ -45,29 +46,29 @@ func TestSIGTERMLosesNoTask(t *testing.T) {
 	for _, part := range [][]embedLine{docs[:slowCount], docs[slowCount:]} {
 		file := f.writeJSONL(t, fmt.Sprintf("part-%d.jsonl", len(ids)), lines(part)...)
 		res := f.enqueue(t, "embed", "--file", file, "--batch-size", "1")
-		if res.code != 0 {
-			t.Fatalf("enqueue exit status %d\nstderr:\n%s", res.code, res.stderr)
+		if res.Code != 0 {
+			t.Fatalf("enqueue exit status %d\nstderr:\n%s", res.Code, res.Stderr)
 		}
 		// A job of one-text batches: its tasks are JOB:0, JOB:1, ...
-		jobID := strings.TrimSpace(res.stdout)
+		jobID := strings.TrimSpace(res.Stdout)
 		for n := range part {
 			ids = append(ids, job.TaskID(jobID, n))
 		}
 		if len(ids) == slowCount {
-			eventually(t, 10*time.Second, func() (bool, string) {
+			proctest.Eventually(t, 10*time.Second, 50*time.Millisecond, func() (bool, string) {
 				q := f.queueInfo(t, queue)
 				return q.Active == slowCount, fmt.Sprintf("%d active tasks, want the %d slow ones", q.Active, slowCount)
 			})
 		}
 	}
 
-	eventually(t, 20*time.Second, func() (bool, string) {
+	proctest.Eventually(t, 20*time.Second, 50*time.Millisecond, func() (bool, string) {
 		q := f.queueInfo(t, queue)
 		return q.Completed > 0, "no task completed yet"
 	})
-	first.signal(t, syscall.SIGTERM)
+	first.Signal(t, syscall.SIGTERM)
 	signalled := time.Now()
-	if code := first.wait(t, 20*time.Second); code != 0 {
+	if code := first.Wait(t, 20*time.Second); code != 0 {
 		t.Fatalf("worker exit status %d after SIGTERM, want 0", code)
 	}
 	q := f.queueInfo(t, queue)
@@ -83,7 +84,7 @@ func TestSIGTERMLosesNoTask(t *testing.T) {
 	}
 
 	f.startWorker(t, vars...)
-	eventually(t, 60*time.Second, func() (bool, string) {
+	proctest.Eventually(t, 60*time.Second, 50*time.Millisecond, func() (bool, string) {
 		q := f.queueInfo(t, queue)
 		return q.Completed == taskCount && q.Archived == 0 && q.Pending+q.Active+q.Retry == 0,
 			fmt.Sprintf("%d completed, %d archived, %d pending, %d active, %d retry",

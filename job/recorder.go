@@ -67,15 +67,6 @@ end
 return 1
 `)
 
-// ARGV: batch, items. Run by the producer after each enqueue.
-var sentScript = redis.NewScript(`
-if redis.call("SETBIT", KEYS[2], ARGV[1], 1) == 0 then
-	redis.call("HINCRBY", KEYS[1], "queued", ARGV[2])
-	return 1
-end
-return 0
-`)
-
 // BatchStarted counts the batch's items as active.
 func (r *Recorder) BatchStarted(ctx context.Context, j tasks.JobRef, items int) error {
 	return r.run(ctx, startScript, j.ID, j.Batch, items, r.now().UnixMilli())

@@ -26,7 +26,7 @@ import (
 // measurements behind it.
 const DefaultBatchSize = 128
 
-// ErrStrict is returned by Submit with Spec.Strict when the input has bad
+// ErrStrict is returned by Submission.Run with Spec.Strict when the input has bad
 // lines: nothing was enqueued.
 var ErrStrict = errors.New("bad input lines: nothing enqueued")
 
@@ -90,7 +90,7 @@ func (s Spec) withDefaults() Spec {
 	return s
 }
 
-// Summary is what Submit did.
+// Summary is what Submission.Run did.
 type Summary struct {
 	Manifest
 	// Enqueued and Existing count the batches sent now and those that were
@@ -103,7 +103,7 @@ type Summary struct {
 	Elapsed time.Duration
 }
 
-// Progress is a snapshot of a running Submit.
+// Progress is a snapshot of a running Submission.Run.
 type Progress struct {
 	// Lines is the number of non-blank input lines, once known.
 	Lines int
@@ -418,6 +418,17 @@ func (s *Submission) send(ctx context.Context, out *Summary, lines int, bad func
 	return nil
 }
 
+// sentScript counts a batch's items as queued the first time the batch is
+// sent (KEYS as keys returns them; ARGV: batch, items). The producer runs
+// it after each enqueue; the worker's scripts are in recorder.go.
+var sentScript = redis.NewScript(`
+if redis.call("SETBIT", KEYS[2], ARGV[1], 1) == 0 then
+	redis.call("HINCRBY", KEYS[1], "queued", ARGV[2])
+	return 1
+end
+return 0
+`)
+
 // enqueue sends one batch: its duplicates, then its task, then marks it
 // sent. It reports whether the task existed already.
 func (s *Submission) enqueue(ctx context.Context, client *asynq.Client, m Manifest, b *Batch) (bool, error) {
@@ -446,7 +457,7 @@ func (s *Submission) enqueue(ctx context.Context, client *asynq.Client, m Manife
 }
 
 // Spool copies r (standard input) to a file in dir (default os.TempDir)
-// so that Submit can read it twice without holding it in memory; the job
+// so that Submission.Run can read it twice without holding it in memory; the job
 // ID is then the same as for the same bytes in a file. remove deletes the
 // copy.
 func Spool(r io.Reader, dir string) (path string, remove func(), err error) {

@@ -1,7 +1,6 @@
 package tasks_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"github.com/llmq/llmq/clients"
 	"github.com/llmq/llmq/clients/ollama"
 	"github.com/llmq/llmq/clients/openai"
+	"github.com/llmq/llmq/internal/proctest"
 	"github.com/llmq/llmq/internal/redistest"
 	"github.com/llmq/llmq/simulator"
 	"github.com/llmq/llmq/tasks"
@@ -43,29 +43,18 @@ type fixture struct {
 }
 
 // logBuffer collects the worker's JSON log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ proctest.Buffer }
 
 // records returns the log records with the given message.
 func (b *logBuffer) records(t *testing.T, msg string) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for _, line := range bytes.Split(b.buf.Bytes(), []byte("\n")) {
+	for _, line := range strings.Split(b.String(), "\n") {
 		if len(line) == 0 {
 			continue
 		}
 		var r map[string]any
-		if err := json.Unmarshal(line, &r); err != nil {
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
 		}
 		if r["msg"] == msg {

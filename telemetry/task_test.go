@@ -1,12 +1,10 @@
 package telemetry_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 
 	"github.com/llmq/llmq/clients"
 	"github.com/llmq/llmq/clients/openai"
+	"github.com/llmq/llmq/internal/proctest"
 	"github.com/llmq/llmq/internal/redistest"
 	"github.com/llmq/llmq/simulator"
 	"github.com/llmq/llmq/tasks"
@@ -32,24 +31,6 @@ import (
 // what they record.
 const apiKey = "sk-marker-do-not-record-5b1e"
 
-// lockedBuffer collects log lines from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // pipeline is a real Redis, the simulator over TLS, and an asynq server
 // running llmq's handlers behind TaskMiddleware, wired as cmd/worker wires
 // them, with every span, metric and log line recorded.
@@ -59,12 +40,12 @@ type pipeline struct {
 	client    *asynq.Client
 	inspector *asynq.Inspector
 	producer  *telemetry.Producer
-	logs      *lockedBuffer
+	logs      *proctest.Buffer
 }
 
 func startPipeline(t *testing.T) *pipeline {
 	t.Helper()
-	p := &pipeline{spans: tracetest.NewSpanRecorder(), reader: sdkmetric.NewManualReader(), logs: &lockedBuffer{}}
+	p := &pipeline{spans: tracetest.NewSpanRecorder(), reader: sdkmetric.NewManualReader(), logs: &proctest.Buffer{}}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p.spans))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(p.reader))
 	t.Cleanup(func() {

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/llmq/llmq/clients"
 	"github.com/llmq/llmq/clients/openai"
+	"github.com/llmq/llmq/internal/healthcheck"
 	"github.com/llmq/llmq/internal/redisserver"
 	"github.com/llmq/llmq/simulator"
 )
@@ -277,7 +277,7 @@ func (d *demo) startProvider() error {
 
 // startWorker starts bin/worker and waits until it is ready.
 func (d *demo) startWorker(ctx context.Context) error {
-	port, err := freePort()
+	port, err := redisserver.FreePort()
 	if err != nil {
 		return err
 	}
@@ -295,29 +295,22 @@ func (d *demo) startWorker(ctx context.Context) error {
 		return fmt.Errorf("start worker (run 'make build' first): %w", err)
 	}
 	d.workerExit = make(chan error, 1)
+	exited := make(chan struct{})
 	w := d.worker
-	go func() { d.workerExit <- w.Wait() }()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get("http://" + d.workerAddr + "/readyz")
-		if err == nil {
-			clients.DrainClose(resp.Body)
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case err := <-d.workerExit:
-			d.worker = nil
-			return fmt.Errorf("worker exited at start: %v", err)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return errors.New("worker not ready after 15s")
-		}
+	go func() { d.workerExit <- w.Wait(); close(exited) }()
+	readyCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	switch err := healthcheck.WaitReady(readyCtx, d.workerAddr, exited, 50*time.Millisecond); {
+	case errors.Is(err, healthcheck.ErrExited):
+		err := <-d.workerExit
+		d.worker = nil
+		return fmt.Errorf("worker exited at start: %v", err)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil:
+		return errors.New("worker not ready after 15s")
 	}
+	return nil
 }
 
 // pool is what the worker's metrics say of one provider.
@@ -473,13 +466,4 @@ func (d *demo) stop() {
 		d.miniredis.Close()
 	}
 	_ = os.RemoveAll(d.tmp)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

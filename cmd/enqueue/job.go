@@ -165,7 +165,7 @@ func watch(fn func()) (stop func()) {
 	return func() { close(done); <-finished; fn() }
 }
 
-// pollInterval is how often a followed job's status is read.
+// followInterval is how often a followed job's status is read.
 const followInterval = 250 * time.Millisecond
 
 // follow shows the job's progress until it has finished.
@@ -196,12 +196,18 @@ func follow(ctx context.Context, rdb redis.Cmdable, env *environment, id string)
 // export writes a finished job's results and, with del, deletes the job.
 func export(ctx context.Context, rdb redis.UniversalClient, env *environment, st *job.Status, out, errs, format string, del bool) error {
 	var w io.Writer = env.stdout
+	var outFile *os.File // closed, with its error checked, before the report
 	if out != "-" {
 		f, err := os.Create(out)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		outFile = f
+		defer func() {
+			if outFile != nil {
+				_ = outFile.Close() // an early return: its error is the one reported
+			}
+		}()
 		w = f
 	}
 	opts := job.ExportOptions{Out: w, Format: job.Format(format)}
@@ -218,8 +224,10 @@ func export(ctx context.Context, rdb redis.UniversalClient, env *environment, st
 	if err != nil {
 		return err
 	}
-	if c, ok := w.(io.Closer); ok && out != "-" {
-		if err := c.Close(); err != nil {
+	if outFile != nil {
+		err := outFile.Close()
+		outFile = nil
+		if err != nil {
 			return err
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,13 +18,9 @@ import (
 
 // connect returns a client of the configured Redis once it answers.
 func connect(ctx context.Context, env *environment) (redis.UniversalClient, error) {
-	opt, err := env.cfg.Redis.ConnOpt()
+	rdb, err := env.cfg.Redis.Open()
 	if err != nil {
 		return nil, err
-	}
-	rdb, ok := opt.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return nil, errors.New("redis: unsupported connection options")
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

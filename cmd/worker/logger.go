@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/llmq/llmq/config"
 )
 
 // asynqLogger adapts slog to asynq.Logger.
@@ -36,15 +38,17 @@ func (r redisLogger) Printf(ctx context.Context, format string, args ...any) {
 	r.l.DebugContext(ctx, fmt.Sprintf(format, args...), slog.String("component", "redis"))
 }
 
-// asynqLevel maps LOG_LEVEL to asynq's level.
-func asynqLevel(level string) asynq.LogLevel {
-	switch level {
-	case "debug":
+// asynqLevel maps LOG_LEVEL, read as config.Log reads it (in any case),
+// to asynq's level.
+func asynqLevel(cfg config.Log) asynq.LogLevel {
+	level, _ := cfg.SlogLevel() // validated by config.Load
+	switch {
+	case level <= slog.LevelDebug:
 		return asynq.DebugLevel
-	case "warn":
-		return asynq.WarnLevel
-	case "error":
+	case level >= slog.LevelError:
 		return asynq.ErrorLevel
+	case level >= slog.LevelWarn:
+		return asynq.WarnLevel
 	}
 	return asynq.InfoLevel
 }

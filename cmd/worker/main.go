@@ -84,19 +84,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // serve wires the worker: Redis, the pooled provider clients, the task
-// handlers, the asynq server and the health endpoints.
+// handlers, the asynq server and the health endpoints; it returns once ctx
+// has ended and the worker has shut down.
 func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger) error {
-	redisOpt, err := cfg.Redis.ConnOpt()
+	rdb, err := cfg.Redis.Open()
 	if err != nil {
 		return err // validated by Load; kept for safety
-	}
-	queues, err := cfg.Worker.QueueWeights()
-	if err != nil {
-		return err
-	}
-	rdb, ok := redisOpt.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return errors.New("redis: unsupported connection options")
 	}
 	defer rdb.Close()
 	if err := waitForRedis(ctx, rdb, 10*time.Second); err != nil {
@@ -108,76 +101,14 @@ func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger) error
 	if err != nil {
 		return err
 	}
-	defer func() {
-		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := tel.Shutdown(flushCtx); err != nil {
-			logger.Warn("telemetry not flushed", slog.String("error", err.Error()))
-		}
-	}()
-
-	// One pooled *http.Client per provider for the whole process.
-	concurrency := cfg.Worker.Concurrency
-	openaiHTTP, openaiStats, err := clients.NewHTTPClient(poolConfig(logger, tel, "openai", cfg.OpenAI.MaxConns, cfg.OpenAI.MaxIdleConns, cfg.OpenAI.Timeout, concurrency))
-	if err != nil {
-		return fmt.Errorf("openai client: %w", err)
-	}
-	ollamaHTTP, ollamaStats, err := clients.NewHTTPClient(poolConfig(logger, tel, "ollama", cfg.Ollama.MaxConns, cfg.Ollama.MaxIdleConns, cfg.Ollama.Timeout, concurrency))
-	if err != nil {
-		return fmt.Errorf("ollama client: %w", err)
-	}
-	oa, err := openai.New(openaiHTTP, openai.Config{BaseURL: cfg.OpenAI.BaseURL, APIKey: cfg.OpenAI.APIKey, Model: cfg.OpenAI.EmbeddingModel,
-		TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider})
+	defer flushTelemetry(tel, logger)
+	p, err := newProviders(ctx, cfg, logger, tel)
 	if err != nil {
 		return err
 	}
-	ol, err := ollama.New(ollamaHTTP, ollama.Config{Host: cfg.Ollama.Host, Model: cfg.Ollama.Model, EmbeddingModel: cfg.Ollama.EmbeddingModel,
-		TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider})
+	srv, err := startTasks(cfg, logger, tel, rdb, p)
 	if err != nil {
 		return err
-	}
-	warm(ctx, logger, "openai", openaiHTTP, oa.WarmURL())
-	warm(ctx, logger, "ollama", ollamaHTTP, ol.WarmURL())
-
-	embed := tasks.NewEmbedHandler(map[string]tasks.Embedder{
-		tasks.ProviderOpenAI: oa,
-		tasks.ProviderOllama: ol,
-	}, logger, tasks.WithJobs(job.NewRecorder(rdb)), tasks.WithItemResults(rdb))
-	mux := tasks.NewMux(map[string]asynq.Handler{
-		tasks.TypeEmbed:     embed,
-		tasks.TypeEmbedItem: embed,
-		tasks.TypeGenerate: tasks.NewGenerateHandler(map[string]tasks.Generator{
-			tasks.ProviderOllama: ol,
-		}, logger),
-	})
-	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency:       concurrency,
-		Queues:            queues,
-		ShutdownTimeout:   cfg.Worker.ShutdownTimeout,
-		TaskCheckInterval: cfg.Worker.PollInterval,
-		// Retries and scheduled tasks are due at a time; look for due ones
-		// every second (asynq's default is 5s) so that a provider's short
-		// Retry-After is honoured, not stretched.
-		DelayedTaskCheckInterval: time.Second,
-		RetryDelayFunc:           tasks.RetryDelay,
-		IsFailure:                tasks.IsFailure,
-		ErrorHandler:             tasks.LogError(logger),
-		Logger:                   asynqLogger{logger},
-		LogLevel:                 asynqLevel(cfg.Log.Level),
-
-		// Always aggregate: grouped tasks wait forever on a queue whose
-		// servers do not.
-		GroupAggregator:  asynq.GroupAggregatorFunc(tasks.AggregateItems),
-		GroupMaxSize:     cfg.Group.MaxSize,
-		GroupMaxDelay:    cfg.Group.MaxDelay,
-		GroupGracePeriod: cfg.Group.GracePeriod,
-	})
-	instrument, err := telemetry.TaskMiddleware(tel.Providers)
-	if err != nil {
-		return err
-	}
-	if err := srv.Start(instrument(mux)); err != nil {
-		return fmt.Errorf("start task server: %w", err)
 	}
 	if tel.MetricsEnabled() {
 		// Queue sizes come from one worker at a time: see QueueReporter.
@@ -188,10 +119,7 @@ func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger) error
 		}
 		defer reporter.Close()
 	}
-	logger.Info("worker started", slog.Int("concurrency", concurrency), slog.Any("queues", queues))
-
-	pools := map[string]*clients.Stats{"openai": openaiStats, "ollama": ollamaStats}
-	health, err := startHealth(cfg.Worker.HTTPAddr, healthHandler(rdb, pools, tel.MetricsHandler()), logger)
+	health, err := startHealth(cfg.Worker.HTTPAddr, healthHandler(rdb, p.pools, tel.MetricsHandler()), logger)
 	if err != nil {
 		srv.Shutdown()
 		return err
@@ -206,13 +134,118 @@ func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger) error
 		_ = health.Shutdown(shutdownCtx)
 		cancel()
 	}
-	for name, s := range pools {
+	for name, s := range p.pools {
 		snap := s.Snapshot()
 		logger.Info("connection pool", slog.String("provider", name), slog.Int64("requests", snap.Requests),
 			slog.Int64("conns_opened", snap.Dials), slog.Float64("reuse_percent", snap.ReusePercent()))
 	}
 	logger.Info("worker stopped")
 	return nil
+}
+
+// flushTelemetry sends what the exporters still hold.
+func flushTelemetry(tel *telemetry.Telemetry, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tel.Shutdown(ctx); err != nil {
+		logger.Warn("telemetry not flushed", slog.String("error", err.Error()))
+	}
+}
+
+// providers are the provider clients, each on the process's one pooled
+// *http.Client for its provider.
+type providers struct {
+	openai *openai.Client
+	ollama *ollama.Client
+	pools  map[string]*clients.Stats
+}
+
+func newProviders(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger, tel *telemetry.Telemetry) (*providers, error) {
+	concurrency := cfg.Worker.Concurrency
+	openaiHTTP, openaiStats, err := clients.NewHTTPClient(poolConfig(logger, tel, "openai", cfg.OpenAI.MaxConns, cfg.OpenAI.MaxIdleConns, cfg.OpenAI.Timeout, concurrency))
+	if err != nil {
+		return nil, fmt.Errorf("openai client: %w", err)
+	}
+	ollamaHTTP, ollamaStats, err := clients.NewHTTPClient(poolConfig(logger, tel, "ollama", cfg.Ollama.MaxConns, cfg.Ollama.MaxIdleConns, cfg.Ollama.Timeout, concurrency))
+	if err != nil {
+		return nil, fmt.Errorf("ollama client: %w", err)
+	}
+	oa, err := openai.New(openaiHTTP, openai.Config{BaseURL: cfg.OpenAI.BaseURL, APIKey: cfg.OpenAI.APIKey, Model: cfg.OpenAI.EmbeddingModel,
+		TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider})
+	if err != nil {
+		return nil, err
+	}
+	ol, err := ollama.New(ollamaHTTP, ollama.Config{Host: cfg.Ollama.Host, Model: cfg.Ollama.Model, EmbeddingModel: cfg.Ollama.EmbeddingModel,
+		TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider})
+	if err != nil {
+		return nil, err
+	}
+	warm(ctx, logger, "openai", openaiHTTP, oa.WarmURL())
+	warm(ctx, logger, "ollama", ollamaHTTP, ol.WarmURL())
+	return &providers{openai: oa, ollama: ol, pools: map[string]*clients.Stats{"openai": openaiStats, "ollama": ollamaStats}}, nil
+}
+
+// poolConfig returns a provider's pool settings. The idle limit is raised
+// to the worker's concurrency (MinIdleConns): below it, every task that
+// finishes while the pool is full closes its connection and another task
+// dials a new one.
+func poolConfig(logger *slog.Logger, tel *telemetry.Telemetry, provider string, maxConns, maxIdle int, timeout time.Duration, concurrency int) clients.Config {
+	if maxConns > 0 && maxConns < concurrency {
+		logger.Warn("max connections below worker concurrency: tasks will wait for a connection",
+			slog.String("provider", provider), slog.Int("max_conns", maxConns), slog.Int("concurrency", concurrency))
+	}
+	return clients.Config{MaxConns: maxConns, MaxIdleConns: maxIdle, MinIdleConns: concurrency, Timeout: timeout,
+		Provider: provider, MeterProvider: tel.MeterProvider}
+}
+
+// startTasks starts the asynq server running llmq's handlers.
+func startTasks(cfg config.WorkerEnv, logger *slog.Logger, tel *telemetry.Telemetry, rdb redis.UniversalClient, p *providers) (*asynq.Server, error) {
+	queues, err := cfg.Worker.QueueWeights()
+	if err != nil {
+		return nil, err
+	}
+	embed := tasks.NewEmbedHandler(map[string]tasks.Embedder{
+		tasks.ProviderOpenAI: p.openai,
+		tasks.ProviderOllama: p.ollama,
+	}, logger, tasks.WithJobs(job.NewRecorder(rdb)), tasks.WithItemResults(rdb))
+	mux := tasks.NewMux(map[string]asynq.Handler{
+		tasks.TypeEmbed:     embed,
+		tasks.TypeEmbedItem: embed,
+		tasks.TypeGenerate: tasks.NewGenerateHandler(map[string]tasks.Generator{
+			tasks.ProviderOllama: p.ollama,
+		}, logger),
+	})
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency:       cfg.Worker.Concurrency,
+		Queues:            queues,
+		ShutdownTimeout:   cfg.Worker.ShutdownTimeout,
+		TaskCheckInterval: cfg.Worker.PollInterval,
+		// Retries and scheduled tasks are due at a time; look for due ones
+		// every second (asynq's default is 5s) so that a provider's short
+		// Retry-After is honoured, not stretched.
+		DelayedTaskCheckInterval: time.Second,
+		RetryDelayFunc:           tasks.RetryDelay,
+		IsFailure:                tasks.IsFailure,
+		ErrorHandler:             tasks.LogError(logger),
+		Logger:                   asynqLogger{logger},
+		LogLevel:                 asynqLevel(cfg.Log),
+
+		// Always aggregate: grouped tasks wait forever on a queue whose
+		// servers do not.
+		GroupAggregator:  asynq.GroupAggregatorFunc(tasks.AggregateItems),
+		GroupMaxSize:     cfg.Group.MaxSize,
+		GroupMaxDelay:    cfg.Group.MaxDelay,
+		GroupGracePeriod: cfg.Group.GracePeriod,
+	})
+	instrument, err := telemetry.TaskMiddleware(tel.Providers)
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start(instrument(mux)); err != nil {
+		return nil, fmt.Errorf("start task server: %w", err)
+	}
+	logger.Info("worker started", slog.Int("concurrency", cfg.Worker.Concurrency), slog.Any("queues", queues))
+	return srv, nil
 }
 
 // waitForRedis pings Redis until it answers or the wait is over, so that a
@@ -237,27 +270,6 @@ func waitForRedis(ctx context.Context, rdb redis.UniversalClient, wait time.Dura
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-}
-
-// poolConfig returns a provider's pool settings. The idle limit is raised
-// to the worker's concurrency (capped by maxConns): below it, every task
-// that finishes while the pool is full closes its connection and another
-// task dials a new one.
-func poolConfig(logger *slog.Logger, tel *telemetry.Telemetry, provider string, maxConns, maxIdle int, timeout time.Duration, concurrency int) clients.Config {
-	want := concurrency
-	if maxConns > 0 {
-		want = min(want, maxConns)
-		if maxConns < concurrency {
-			logger.Warn("max connections below worker concurrency: tasks will wait for a connection",
-				slog.String("provider", provider), slog.Int("max_conns", maxConns), slog.Int("concurrency", concurrency))
-		}
-	}
-	if maxIdle < want {
-		logger.Info("raised idle connection limit to the worker's concurrency toward the provider",
-			slog.String("provider", provider), slog.Int("configured", maxIdle), slog.Int("raised_to", want))
-		maxIdle = want
-	}
-	return clients.Config{MaxConns: maxConns, MaxIdleConns: maxIdle, Timeout: timeout, Provider: provider, MeterProvider: tel.MeterProvider}
 }
 
 // warm opens the first connection to a provider before tasks arrive.

@@ -2,44 +2,22 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/llmq/llmq/internal/proctest"
 	"github.com/llmq/llmq/internal/redistest"
 	"github.com/llmq/llmq/simulator"
 )
-
-// output collects what a process writes to one of its streams.
-type output struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.Write(p)
-}
-
-func (o *output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
-}
 
 // stack is what a run needs besides the worker: a private Redis and the
 // simulator over TLS with HTTP/2, whose certificate the processes trust.
@@ -63,88 +41,40 @@ func startStack(t testing.TB, cfg simulator.Config) *stack {
 	return s
 }
 
-// env returns the environment of a process of the stack: only PATH and
-// HOME of this one's, then vars.
-func (s *stack) env(vars ...string) []string {
+// vars returns the variables of a process of the stack: its Redis,
+// simulator and certificate, then extra.
+func (s *stack) vars(extra ...string) []string {
 	return append([]string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + os.Getenv("HOME"),
 		"REDIS_URL=" + s.redis.URL(),
 		"OPENAI_BASE_URL=" + s.server.URL + "/v1",
 		"OLLAMA_HOST=" + s.server.URL,
 		"SSL_CERT_FILE=" + s.certFile,
-	}, vars...)
+	}, extra...)
 }
 
 // workerProc is a running worker.
 type workerProc struct {
-	cmd    *exec.Cmd
-	addr   string
-	stderr *output
-	exited chan error
+	*proctest.Process
+	addr string
 }
 
 // startWorker starts the worker with the stack's environment and vars and
-// waits until /readyz answers, unless vars disable it with "HTTP_ADDR=".
+// waits until /readyz answers, unless vars disable it with "HTTP_ADDR="
+// (see proctest.StartWorker). The test fails if the worker reports a data
+// race.
 func (s *stack) startWorker(t testing.TB, vars ...string) *workerProc {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	w := &workerProc{addr: addr, stderr: &output{}, exited: make(chan error, 1)}
-	w.cmd = exec.Command(bin.worker)
-	w.cmd.Env = s.env(append([]string{"HTTP_ADDR=" + addr}, vars...)...)
-	w.cmd.Stderr = w.stderr
-	if err := w.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { w.exited <- w.cmd.Wait() }()
-	t.Cleanup(func() {
-		if w.cmd.ProcessState == nil {
-			_ = w.cmd.Process.Kill()
-			<-w.exited
-		}
-		if t.Failed() {
-			t.Logf("worker stderr:\n%s", w.stderr.String())
-		}
-	})
-	if slices.Contains(vars, "HTTP_ADDR=") {
-		return w
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return w
-			}
-		}
-		select {
-		case err := <-w.exited:
-			t.Fatalf("worker exited at start (%v):\n%s", err, w.stderr.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("worker not ready after 30s:\n%s", w.stderr.String())
-		}
-	}
+	w := &workerProc{}
+	w.Process, w.addr = proctest.StartWorker(t, bin["worker"], s.vars(vars...)...)
+	return w
 }
 
 // stop sends SIGTERM and waits for a clean exit.
 func (w *workerProc) stop(t testing.TB) {
 	t.Helper()
-	_ = w.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-w.exited:
-		if err != nil {
-			t.Fatalf("worker: %v\n%s", err, w.stderr.String())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("worker did not stop within 60s of SIGTERM")
+	w.Signal(t, syscall.SIGTERM)
+	if code := w.Wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("worker exited with status %d:\n%s", code, proctest.TailLines(w.Stderr.String(), 40))
 	}
 }
 
@@ -178,18 +108,12 @@ func corpus(n int, prefix string) []byte {
 
 // enqueue runs the enqueue binary to completion with the stack's
 // environment, vars, input on its standard input, and args; it returns
-// its standard error.
+// its standard error. The test fails if it fails or reports a data race.
 func (s *stack) enqueue(t testing.TB, vars []string, input []byte, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin.enqueue, args...)
-	cmd.Env = s.env(vars...)
-	cmd.Stdin = bytes.NewReader(input)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("enqueue %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	r := proctest.Exec(t, 3*time.Minute, bytes.NewReader(input), bin["enqueue"], proctest.Environ(s.vars(vars...)...), args...)
+	if r.Code != 0 {
+		t.Fatalf("enqueue %s: exit status %d\n%s", strings.Join(args, " "), r.Code, r.Stderr)
 	}
-	return stderr.String()
+	return r.Stderr
 }

@@ -152,8 +152,8 @@ func TestTelemetryEndToEnd(t *testing.T) {
 	for _, sp := range spans {
 		recorded = append(recorded, sp.Strings()...)
 	}
-	recorded = append(recorded, string(scrape), w.stderr.String(), enqueueLog)
-	if !strings.Contains(w.stderr.String(), "level=DEBUG") {
+	recorded = append(recorded, string(scrape), w.Stderr.String(), enqueueLog)
+	if !strings.Contains(w.Stderr.String(), "level=DEBUG") {
 		t.Error("worker wrote no debug log: the search below would prove little")
 	}
 	for _, r := range recorded {

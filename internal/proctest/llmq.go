@@ -1,11 +1,15 @@
 package proctest
 
 import (
-	"net/http"
+	"context"
+	"errors"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llmq/llmq/internal/healthcheck"
 )
 
 // WaitStdoutLine waits up to timeout for a line of the process's standard
@@ -42,24 +46,26 @@ func StartSimulator(t testing.TB, bin string, args ...string) (*Process, string)
 	return p, raw
 }
 
-// StartWorker starts the worker binary with the environment vars
-// ("NAME=value") and HTTP_ADDR on a free port, and waits until its /readyz
-// answers 200. It returns the process and the health address.
+// StartWorker starts the worker binary with Environ(vars...) and HTTP_ADDR
+// on a free port, and waits until its /readyz answers 200 (see
+// healthcheck.WaitReady). It returns the process and the health address.
+// When vars turn the health endpoints off ("HTTP_ADDR="), it does not
+// wait, and the address is "".
 func StartWorker(t testing.TB, bin string, vars ...string) (*Process, string) {
 	t.Helper()
 	addr := FreeAddr(t)
 	p := Start(t, bin, Environ(append([]string{"HTTP_ADDR=" + addr}, vars...)...))
-	hc := &http.Client{Timeout: time.Second}
-	Eventually(t, 30*time.Second, 50*time.Millisecond, func() (bool, string) {
-		if p.Exited() {
-			t.Fatalf("worker exited (%v) at start:\n%s", p.Cmd.ProcessState, p.Stderr.String())
-		}
-		resp, err := hc.Get("http://" + addr + "/readyz")
-		if err != nil {
-			return false, "worker /readyz: " + err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, "worker /readyz: " + resp.Status
-	})
+	if slices.Contains(vars, "HTTP_ADDR=") {
+		return p, ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := healthcheck.WaitReady(ctx, addr, p.done, 20*time.Millisecond)
+	switch {
+	case errors.Is(err, healthcheck.ErrExited):
+		t.Fatalf("%v (%v):\n%s", err, p.Cmd.ProcessState, tail(p.Stderr.String(), 4096))
+	case err != nil:
+		t.Fatalf("%v:\n%s", err, tail(p.Stderr.String(), 4096))
+	}
 	return p, addr
 }

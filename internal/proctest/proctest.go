@@ -6,16 +6,21 @@ package proctest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/llmq/llmq/internal/redisserver"
 )
 
 // Build compiles the module's commands named in cmds ("worker" for
@@ -67,9 +72,16 @@ func Run(m *testing.M, bin *map[string]string, cmds ...string) int {
 }
 
 // Environ returns the test process's environment without llmq's own
-// variables and Redis or provider settings, plus vars ("NAME=value").
+// variables, Redis or provider settings and SSL_CERT_*, plus vars
+// ("NAME=value"; the last of duplicate names counts). REDIS_URL points at
+// a port nothing listens on unless vars set it, so that no command falls
+// back to its default, a Redis on 127.0.0.1:6379 that is not the test's.
+// Race-built commands exit without the race detector's 1 s sleep.
 func Environ(vars ...string) []string {
-	var env []string
+	env := []string{"REDIS_URL=redis://127.0.0.1:1/0"}
+	if Race && os.Getenv("GORACE") == "" {
+		env = append(env, "GORACE=atexit_sleep_ms=100")
+	}
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		if isOwnVar(name) {
@@ -81,7 +93,7 @@ func Environ(vars ...string) []string {
 }
 
 func isOwnVar(name string) bool {
-	for _, p := range []string{"REDIS_", "OPENAI_", "OLLAMA_", "WORKER_", "DASHBOARD_", "LOG_", "SIMULATOR_"} {
+	for _, p := range []string{"REDIS_", "OPENAI_", "OLLAMA_", "WORKER_", "DASHBOARD_", "LOG_", "SIMULATOR_", "RESULT_", "GROUP_", "SSL_CERT_"} {
 		if strings.HasPrefix(name, p) {
 			return true
 		}
@@ -143,14 +155,55 @@ func Start(t testing.TB, bin string, env []string, args ...string) *Process {
 			_ = p.Cmd.Process.Kill()
 			<-p.done
 		}
-		if strings.Contains(p.Stderr.String(), "WARNING: DATA RACE") {
-			t.Errorf("%s (pid %d) reported a data race:\n%s", p.Name, p.Cmd.Process.Pid, p.Stderr.String())
-		}
+		checkRaces(t, fmt.Sprintf("%s (pid %d)", p.Name, p.Cmd.Process.Pid), p.Stderr.String())
 		if t.Failed() {
 			t.Logf("%s (pid %d) stderr, last 4 kB:\n%s", p.Name, p.Cmd.Process.Pid, tail(p.Stderr.String(), 4096))
 		}
 	})
 	return p
+}
+
+// checkRaces fails the test if a race-built command's stderr reports a
+// data race.
+func checkRaces(t testing.TB, name, stderr string) {
+	t.Helper()
+	if i := strings.Index(stderr, "WARNING: DATA RACE"); i >= 0 {
+		t.Errorf("%s reported a data race:\n%s", name, tail(stderr[i:], 8192))
+	}
+}
+
+// Result is what a command run to its end wrote, and its exit status.
+type Result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+// Exec runs bin with env and args to its end, with stdin (nil: none) as
+// its standard input, and returns what it wrote and its exit status. It
+// fails the test if the command runs longer than timeout, cannot start, or
+// reports a data race.
+func Exec(t testing.TB, timeout time.Duration, stdin io.Reader, bin string, env []string, args ...string) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var stdout, stderr Buffer
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = env
+	cmd.Stdin = stdin
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	name := filepath.Base(bin)
+	var exitErr *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		t.Fatalf("%s %s: still running after %s\nstderr:\n%s", name, strings.Join(args, " "), timeout, tail(stderr.String(), 4096))
+	case err != nil && !errors.As(err, &exitErr):
+		t.Fatalf("run %s: %v", name, err)
+	}
+	checkRaces(t, name, stderr.String())
+	return Result{Stdout: stdout.String(), Stderr: stderr.String(), Code: cmd.ProcessState.ExitCode()}
 }
 
 // Exited reports whether the process has ended.
@@ -184,15 +237,15 @@ func (p *Process) Wait(t testing.TB, timeout time.Duration) int {
 	}
 }
 
-// FreeAddr returns a 127.0.0.1 address whose port was free a moment ago.
+// FreeAddr returns a 127.0.0.1 address whose port was free a moment ago
+// (redisserver.FreePort).
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := redisserver.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 // Eventually calls cond every interval until it returns true, and fails the
@@ -217,4 +270,14 @@ func tail(s string, n int) string {
 		return "…" + s[len(s)-n:]
 	}
 	return s
+}
+
+// TailLines returns the last n lines of s, after a "..." line if it cut
+// any, for a test's failure message.
+func TailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{"..."}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
 }
