@@ -21,6 +21,7 @@ import (
 
 	"github.com/llmq/llmq/config"
 	"github.com/llmq/llmq/dashboard"
+	"github.com/llmq/llmq/internal/version"
 	"github.com/llmq/llmq/telemetry"
 )
 
@@ -32,6 +33,10 @@ const (
 )
 
 func main() {
+	if version.Requested(os.Args[1:]) {
+		version.Print(os.Stdout, "dashboard")
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
