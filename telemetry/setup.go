@@ -4,14 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel"
 	promexp "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/exporters/stdout/stdoutmetric"
+	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
@@ -68,6 +73,11 @@ type Options struct {
 	// Logger receives the errors of exporters (an unreachable collector,
 	// say). Default: slog.Default().
 	Logger *slog.Logger
+	// Console receives what the console exporters write
+	// (OTEL_TRACES_EXPORTER=console, OTEL_METRICS_EXPORTER=console).
+	// Default: os.Stderr, never standard output, which carries a command's
+	// results (enqueue prints the job ID there).
+	Console io.Writer
 }
 
 // Telemetry is a process's tracing and metrics set-up. Its Providers are
@@ -120,8 +130,12 @@ func Setup(ctx context.Context, cfg config.Telemetry, opts Options) (*Telemetry,
 		return nil, fmt.Errorf("telemetry resource: %w", err)
 	}
 
+	console := opts.Console
+	if console == nil {
+		console = os.Stderr
+	}
 	if cfg.TracesEnabled() {
-		exp, err := autoexport.NewSpanExporter(ctx)
+		exp, err := spanExporter(ctx, cfg, console)
 		if err != nil {
 			return nil, fmt.Errorf("trace exporter: %w", err)
 		}
@@ -143,7 +157,7 @@ func Setup(ctx context.Context, cfg config.Telemetry, opts Options) (*Telemetry,
 		t.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)})
 	}
 	if cfg.MetricsExportEnabled() {
-		r, err := autoexport.NewMetricReader(ctx)
+		r, err := metricReader(ctx, cfg, console)
 		if err != nil {
 			return nil, t.fail(ctx, fmt.Errorf("metric exporter: %w", err))
 		}
@@ -158,6 +172,28 @@ func Setup(ctx context.Context, cfg config.Telemetry, opts Options) (*Telemetry,
 		t.MeterProvider = metricnoop.NewMeterProvider()
 	}
 	return t, nil
+}
+
+// spanExporter is autoexport's exporter for OTEL_TRACES_EXPORTER, except
+// that "console" writes to console: autoexport's writes to standard output.
+func spanExporter(ctx context.Context, cfg config.Telemetry, console io.Writer) (sdktrace.SpanExporter, error) {
+	if strings.TrimSpace(cfg.TracesExporter) == "console" {
+		return stdouttrace.New(stdouttrace.WithWriter(console))
+	}
+	return autoexport.NewSpanExporter(ctx)
+}
+
+// metricReader is autoexport's reader for OTEL_METRICS_EXPORTER, except
+// that "console" writes to console.
+func metricReader(ctx context.Context, cfg config.Telemetry, console io.Writer) (sdkmetric.Reader, error) {
+	if strings.TrimSpace(cfg.MetricsExporter) == "console" {
+		exp, err := stdoutmetric.New(stdoutmetric.WithWriter(console))
+		if err != nil {
+			return nil, err
+		}
+		return sdkmetric.NewPeriodicReader(exp), nil
+	}
+	return autoexport.NewMetricReader(ctx)
 }
 
 // fail shuts down what Setup built before err.
