@@ -2,6 +2,8 @@ package telemetry
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel"
@@ -28,6 +31,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/llmq/llmq/config"
+	"github.com/llmq/llmq/internal/version"
 )
 
 // Providers are the OpenTelemetry providers a component reports to. A nil
@@ -121,8 +125,10 @@ func Setup(ctx context.Context, cfg config.Telemetry, opts Options) (*Telemetry,
 	t := &Telemetry{Providers: Providers{Propagator: prop}}
 
 	res, err := resource.New(ctx,
-		resource.WithAttributes(semconv.ServiceName(opts.ServiceName)),
-		resource.WithFromEnv(), // OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES
+		resource.WithAttributes(semconv.ServiceName(opts.ServiceName),
+			semconv.ServiceVersion(version.Get().Version),
+			semconv.ServiceInstanceID(newInstanceID())),
+		resource.WithFromEnv(), // OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES override the above
 		resource.WithTelemetrySDK(),
 		resource.WithHost(),
 	)
@@ -149,12 +155,27 @@ func Setup(ctx context.Context, cfg config.Telemetry, opts Options) (*Telemetry,
 	var readers []sdkmetric.Option
 	if opts.Prometheus {
 		reg := prometheus.NewRegistry()
+		// The Go runtime (go_*: goroutines, heap, GC) and the process
+		// (process_*: CPU, resident memory, open file descriptors), so that
+		// leaks show.
+		if err := reg.Register(collectors.NewGoCollector()); err != nil {
+			return nil, t.fail(ctx, fmt.Errorf("go metrics: %w", err))
+		}
+		if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+			return nil, t.fail(ctx, fmt.Errorf("process metrics: %w", err))
+		}
 		exp, err := promexp.New(promexp.WithRegisterer(reg), promexp.WithoutScopeInfo())
 		if err != nil {
 			return nil, t.fail(ctx, fmt.Errorf("prometheus exporter: %w", err))
 		}
 		readers = append(readers, sdkmetric.WithReader(exp))
-		t.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)})
+		t.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+			// A scraper that accepts OpenMetrics gets it, with the
+			// exemplars (trace and span IDs of sampled spans) that the
+			// classic text format cannot carry.
+			EnableOpenMetrics: true,
+		})
 	}
 	if cfg.MetricsExportEnabled() {
 		r, err := metricReader(ctx, cfg, console)
@@ -196,6 +217,19 @@ func metricReader(ctx context.Context, cfg config.Telemetry, console io.Writer) 
 	return autoexport.NewMetricReader(ctx)
 }
 
+// newInstanceID returns a random UUID (version 4) for service.instance.id:
+// unique to this process, as the conventions ask. In Kubernetes the chart
+// sets service.instance.id to the pod's name through
+// OTEL_RESOURCE_ATTRIBUTES instead.
+func newInstanceID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
 // fail shuts down what Setup built before err.
 func (t *Telemetry) fail(ctx context.Context, err error) error {
 	return errors.Join(err, t.Shutdown(ctx))
@@ -205,8 +239,11 @@ func (t *Telemetry) fail(ctx context.Context, err error) error {
 // MetricsHandler, an exporter, or both.
 func (t *Telemetry) MetricsEnabled() bool { return t.metricsOn }
 
-// MetricsHandler serves the metrics in the Prometheus text format; nil
-// unless Setup was given Options.Prometheus.
+// MetricsHandler serves the metrics in the Prometheus text format, or in
+// OpenMetrics with exemplars when the request's Accept header asks for
+// application/openmetrics-text; with them the Go runtime's (go_*) and the
+// process's (process_*) metrics. Nil unless Setup was given
+// Options.Prometheus.
 func (t *Telemetry) MetricsHandler() http.Handler { return t.metrics }
 
 // Shutdown exports what is still buffered and stops the exporters; ctx
