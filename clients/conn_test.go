@@ -264,9 +264,9 @@ func TestRequestDuration(t *testing.T) {
 	}
 	base := "gen_ai.provider.name=ollama,"
 	want := map[string]float64{ // attributes: the least duration
-		base + "http.request.method=GET,http.response.status_code=200,server.address=127.0.0.1,server.port=" + u.Port() + ",url.scheme=http":                       0.15,
+		base + "http.request.method=GET,http.response.status_code=200,server.address=127.0.0.1,server.port=" + u.Port() + ",url.scheme=http":                      0.15,
 		"error.type=503," + base + "http.request.method=POST,http.response.status_code=503,server.address=127.0.0.1,server.port=" + u.Port() + ",url.scheme=http": 0,
-		"error.type=*net.OpError," + base + "http.request.method=GET,server.address=127.0.0.1,server.port=" + refusedPort + ",url.scheme=http":                   0,
+		"error.type=*net.OpError," + base + "http.request.method=GET,server.address=127.0.0.1,server.port=" + refusedPort + ",url.scheme=http":                    0,
 	}
 	for attrs, least := range want {
 		dp, ok := got[attrs]
