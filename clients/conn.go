@@ -7,7 +7,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -62,12 +65,61 @@ func WithConnTrace(ctx context.Context) (context.Context, *ConnTrace) {
 	return context.WithValue(ctx, connTraceKey{}, t), t
 }
 
+// endpoint is where requests go, in the terms of OpenTelemetry's HTTP
+// conventions: url.scheme, server.address and server.port.
+type endpoint struct {
+	scheme, host string
+	port         int
+}
+
+// endpointOf returns the endpoint of a request to u; the port is the
+// scheme's default when u has none.
+func endpointOf(u *url.URL) endpoint {
+	e := endpoint{scheme: u.Scheme, host: u.Hostname()}
+	if p, err := strconv.Atoi(u.Port()); err == nil {
+		e.port = p
+	} else if u.Scheme == "https" {
+		e.port = 443
+	} else if u.Scheme == "http" {
+		e.port = 80
+	}
+	return e
+}
+
+type endpointKey struct{}
+
+// connCounts are the open and active connections to one endpoint.
+type connCounts struct {
+	open, active atomic.Int64
+}
+
+// newCountedConn counts a connection the dialer opened. ctx is the dial's:
+// net/http derives it from the request that caused the dial, whose
+// endpoint countingTransport put there. A dial from elsewhere is counted
+// under its remote address, with no scheme.
+func newCountedConn(ctx context.Context, conn net.Conn, stats *Stats) *countedConn {
+	ep, ok := ctx.Value(endpointKey{}).(endpoint)
+	if !ok {
+		if a, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+			ep = endpoint{host: a.IP.String(), port: a.Port}
+		}
+	}
+	counts := stats.pool.counts(ep)
+	stats.dials.Add(1)
+	stats.open.Add(1)
+	counts.open.Add(1)
+	return &countedConn{Conn: conn, stats: stats, counts: counts}
+}
+
 // roundTrip follows one request through the transport: which connection
 // it holds (so that the connection counts as active until the response
 // body is done) and what it learnt about that connection.
 type roundTrip struct {
 	stats *Stats
 	trace *ConnTrace // where ConnInfo goes; never nil
+	// finish, if set, runs once when the request is done: at the end of
+	// its body, or at once when it failed.
+	finish func()
 
 	mu       sync.Mutex
 	conn     *countedConn // held from GotConn until the body is done
@@ -158,6 +210,9 @@ func (rt *roundTrip) done() {
 		rt.conn.release()
 		rt.conn = nil
 	}
+	if rt.finish != nil {
+		rt.finish()
+	}
 }
 
 // findCounted returns the countedConn under c: c itself for plain HTTP,
@@ -203,7 +258,8 @@ func (b *doneBody) Close() error {
 // request holds it, and whether it has carried a request yet.
 type countedConn struct {
 	net.Conn
-	stats *Stats
+	stats  *Stats
+	counts *connCounts // of its endpoint
 
 	mu       sync.Mutex
 	closed   bool
@@ -220,6 +276,7 @@ func (c *countedConn) acquire() (reused bool) {
 	c.served = true
 	if c.inflight == 0 && !c.closed {
 		c.stats.active.Add(1)
+		c.counts.active.Add(1)
 	}
 	c.inflight++
 	return reused
@@ -235,6 +292,7 @@ func (c *countedConn) release() {
 	c.inflight--
 	if c.inflight == 0 && !c.closed {
 		c.stats.active.Add(-1)
+		c.counts.active.Add(-1)
 	}
 }
 
@@ -243,8 +301,10 @@ func (c *countedConn) Close() error {
 	if !c.closed {
 		c.closed = true
 		c.stats.open.Add(-1)
+		c.counts.open.Add(-1)
 		if c.inflight > 0 {
 			c.stats.active.Add(-1)
+			c.counts.active.Add(-1)
 		}
 	}
 	c.mu.Unlock()
@@ -265,13 +325,19 @@ func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		ct = new(ConnTrace)
 	}
 	rt := &roundTrip{stats: t.stats, trace: ct}
+	ep := endpointOf(req.URL)
+	ctx = context.WithValue(ctx, endpointKey{}, ep)
 	req = req.WithContext(httptrace.WithClientTrace(ctx, rt.clientTrace()))
+	start := time.Now()
 	resp, err := t.next.RoundTrip(req)
 	if err != nil {
+		rt.finish = func() { t.stats.pool.recordDuration(ctx, start, req.Method, ep, 0, err) }
 		rt.done()
 		return nil, err
 	}
 	ObserveResponse(ctx, resp)
+	status := resp.StatusCode
+	rt.finish = func() { t.stats.pool.recordDuration(ctx, start, req.Method, ep, status, nil) }
 	resp.Body = &doneBody{ReadCloser: resp.Body, rt: rt}
 	return resp, nil
 }

@@ -4,11 +4,16 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -105,6 +110,9 @@ func poolMetrics(t *testing.T, reader sdkmetric.Reader) map[string]int64 {
 	out := map[string]int64{}
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
+			if m.Name == "http.client.request.duration" {
+				continue // a histogram: see TestRequestDuration
+			}
 			sum, ok := m.Data.(metricdata.Sum[int64])
 			if !ok {
 				t.Fatalf("%s is a %T, want an int64 sum", m.Name, m.Data)
@@ -129,8 +137,6 @@ func TestPoolMetrics(t *testing.T) {
 		dialed     = "llmq.http.client.connections.dialed{gen_ai.provider.name=openai}"
 		firstOnNew = "llmq.http.client.requests{gen_ai.provider.name=openai,llmq.connection.reused=false}"
 		reused     = "llmq.http.client.requests{gen_ai.provider.name=openai,llmq.connection.reused=true}"
-		active     = "http.client.open_connections{gen_ai.provider.name=openai,http.connection.state=active}"
-		idle       = "http.client.open_connections{gen_ai.provider.name=openai,http.connection.state=idle}"
 	)
 	tests := []struct {
 		name string
@@ -158,6 +164,10 @@ func TestPoolMetrics(t *testing.T) {
 				ts.Start()
 			}
 			t.Cleanup(ts.Close)
+			u, _ := url.Parse(ts.URL)
+			server := ",server.address=127.0.0.1,server.port=" + u.Port() + ",url.scheme=" + u.Scheme + "}"
+			active := "http.client.open_connections{gen_ai.provider.name=openai,http.connection.state=active" + server
+			idle := "http.client.open_connections{gen_ai.provider.name=openai,http.connection.state=idle" + server
 
 			reader := sdkmetric.NewManualReader()
 			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
@@ -193,6 +203,96 @@ func TestPoolMetrics(t *testing.T) {
 			check(t, "after CloseIdleConnections", poolMetrics(t, reader), want)
 		})
 	}
+}
+
+// TestRequestDuration checks http.client.request.duration: one point per
+// request with the HTTP conventions' attributes, measured to the end of
+// the response body, and error.type for an error status or a failure.
+func TestRequestDuration(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/busy" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("first part"))
+		w.(http.Flusher).Flush()
+		time.Sleep(150 * time.Millisecond) // the headers are long sent
+		_, _ = w.Write([]byte("rest"))
+	}))
+	t.Cleanup(ts.Close)
+	u, _ := url.Parse(ts.URL)
+	refused := freeAddr(t)
+	_, refusedPort, _ := net.SplitHostPort(refused)
+
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	hc, _ := newHTTPClient(t, clients.Config{Provider: "ollama", MeterProvider: mp})
+
+	get(t, hc, ts.URL+"/slow-body")
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, ts.URL+"/busy", nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients.DrainClose(resp.Body)
+	if _, err := hc.Get("http://" + refused + "/"); err == nil {
+		t.Fatal("request to a closed port succeeded")
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(t.Context(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]metricdata.HistogramDataPoint[float64]{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "http.client.request.duration" {
+				continue
+			}
+			if m.Unit != "s" {
+				t.Errorf("unit %q, want s", m.Unit)
+			}
+			for _, dp := range m.Data.(metricdata.Histogram[float64]).DataPoints {
+				var attrs []string
+				for _, kv := range dp.Attributes.ToSlice() {
+					attrs = append(attrs, string(kv.Key)+"="+kv.Value.Emit())
+				}
+				got[strings.Join(attrs, ",")] = dp
+			}
+		}
+	}
+	base := "gen_ai.provider.name=ollama,"
+	want := map[string]float64{ // attributes: the least duration
+		base + "http.request.method=GET,http.response.status_code=200,server.address=127.0.0.1,server.port=" + u.Port() + ",url.scheme=http":                      0.15,
+		"error.type=503," + base + "http.request.method=POST,http.response.status_code=503,server.address=127.0.0.1,server.port=" + u.Port() + ",url.scheme=http": 0,
+		"error.type=*net.OpError," + base + "http.request.method=GET,server.address=127.0.0.1,server.port=" + refusedPort + ",url.scheme=http":                    0,
+	}
+	for attrs, least := range want {
+		dp, ok := got[attrs]
+		if !ok {
+			t.Errorf("no point {%s} among %v", attrs, slices.Collect(maps.Keys(got)))
+			continue
+		}
+		if dp.Count != 1 || dp.Sum < least {
+			t.Errorf("{%s}: count %d, sum %.3fs; want 1 request of at least %.2fs", attrs, dp.Count, dp.Sum, least)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d points, want %d: %v", len(got), len(want), slices.Collect(maps.Keys(got)))
+	}
+}
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
 }
 
 func check(t *testing.T, when string, got, want map[string]int64) {

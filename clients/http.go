@@ -127,6 +127,8 @@ type Stats struct {
 	dials    atomic.Int64
 	open     atomic.Int64
 	active   atomic.Int64
+
+	pool poolMetrics // by endpoint, for the metrics (metrics.go)
 }
 
 // StatsSnapshot is a copy of Stats at one moment.
@@ -195,9 +197,7 @@ func NewHTTPClient(cfg Config) (*http.Client, *Stats, error) {
 		if err != nil {
 			return nil, err
 		}
-		stats.dials.Add(1)
-		stats.open.Add(1)
-		return &countedConn{Conn: conn, stats: stats}, nil
+		return newCountedConn(ctx, conn, stats), nil
 	}
 	t.ForceAttemptHTTP2 = true
 	t.MaxConnsPerHost = cfg.MaxConns

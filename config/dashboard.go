@@ -26,7 +26,16 @@ type Dashboard struct {
 	// MinDashboardPassword characters. Required: the dashboard is never
 	// served without authentication. Secret: never printed.
 	Password string `env:"DASHBOARD_PASSWORD" secret:"true" help:"HTTP basic authentication password (required, 12 characters or more)"`
+	// TLSCertFile and TLSKeyFile, when both set, make the dashboard serve
+	// HTTPS (TLS 1.2 or later) with this PEM certificate chain and key.
+	// Both or neither. Default: plain HTTP (behind a TLS-terminating
+	// ingress).
+	TLSCertFile string `env:"DASHBOARD_TLS_CERT_FILE" envDefault:"" help:"PEM certificate (chain) file: serve HTTPS (with DASHBOARD_TLS_KEY_FILE)"`
+	TLSKeyFile  string `env:"DASHBOARD_TLS_KEY_FILE" envDefault:"" help:"PEM private key file of DASHBOARD_TLS_CERT_FILE"`
 }
+
+// TLS reports whether the dashboard serves HTTPS.
+func (c Dashboard) TLS() bool { return c.TLSCertFile != "" }
 
 // MinDashboardPassword is the shortest DASHBOARD_PASSWORD accepted.
 const MinDashboardPassword = 12
@@ -51,6 +60,12 @@ func (c Dashboard) Validate() error {
 	}
 	if p := c.Path(); p == "/healthz" {
 		return errorf("DASHBOARD_ROOT_PATH", "must not be /healthz, where the health check is served")
+	}
+	switch {
+	case c.TLSCertFile != "" && c.TLSKeyFile == "":
+		return errorf("DASHBOARD_TLS_KEY_FILE", "must be set with DASHBOARD_TLS_CERT_FILE")
+	case c.TLSKeyFile != "" && c.TLSCertFile == "":
+		return errorf("DASHBOARD_TLS_CERT_FILE", "must be set with DASHBOARD_TLS_KEY_FILE")
 	}
 	const required = "must be set: the dashboard is never served without authentication"
 	switch {

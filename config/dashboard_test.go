@@ -60,6 +60,8 @@ func TestLoadDashboardErrors(t *testing.T) {
 		{"blank password", dashboardEnv("DASHBOARD_PASSWORD", ""), "DASHBOARD_PASSWORD", "never served without authentication"},
 		{"short password", dashboardEnv("DASHBOARD_PASSWORD", "hunter2"), "DASHBOARD_PASSWORD", "at least 12 characters"},
 		{"password newline", dashboardEnv("DASHBOARD_PASSWORD", testDashboardPassword+"\n"), "DASHBOARD_PASSWORD", "control characters"},
+		{"TLS cert without key", dashboardEnv("DASHBOARD_TLS_CERT_FILE", "/tls/tls.crt"), "DASHBOARD_TLS_KEY_FILE", "must be set with DASHBOARD_TLS_CERT_FILE"},
+		{"TLS key without cert", dashboardEnv("DASHBOARD_TLS_KEY_FILE", "/tls/tls.key"), "DASHBOARD_TLS_CERT_FILE", "must be set with DASHBOARD_TLS_KEY_FILE"},
 		{"user colon", dashboardEnv("DASHBOARD_USER", "a:b"), "DASHBOARD_USER", "':'"},
 		{"root path relative", dashboardEnv("DASHBOARD_ROOT_PATH", "monitoring"), "DASHBOARD_ROOT_PATH", "must be /"},
 		{"root path dots", dashboardEnv("DASHBOARD_ROOT_PATH", "/a/../b"), "DASHBOARD_ROOT_PATH", "must be /"},

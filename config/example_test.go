@@ -52,8 +52,8 @@ func ExampleUsage() {
 	//   LOG_LEVEL                            info                      lowest level logged: debug, info, warn or error
 	//   LOG_FORMAT                           text                      log line format: text or json
 	//   OTEL_SERVICE_NAME                    (unset)                   service name in traces and metrics (unset: llmq-worker or llmq-enqueue)
-	//   OTEL_TRACES_EXPORTER                 (unset)                   otlp, console or none (unset: otlp if an OTLP endpoint is set)
-	//   OTEL_METRICS_EXPORTER                (unset)                   otlp, console, prometheus or none (unset: otlp if an OTLP endpoint is set)
+	//   OTEL_TRACES_EXPORTER                 (unset)                   otlp, console (JSON on stderr) or none (unset: otlp if an OTLP endpoint is set)
+	//   OTEL_METRICS_EXPORTER                (unset)                   otlp, console (JSON on stderr), prometheus or none (unset: otlp if an OTLP endpoint is set)
 	//   OTEL_EXPORTER_OTLP_ENDPOINT          (unset)                   OTLP receiver URL, e.g. http://collector:4318 (port 4317 for grpc)
 	//   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT   (unset)                   OTLP receiver URL for traces alone
 	//   OTEL_EXPORTER_OTLP_METRICS_ENDPOINT  (unset)                   OTLP receiver URL for metrics alone

@@ -353,7 +353,7 @@ func TestTags(t *testing.T) {
 		Results
 		Dashboard
 	}]())
-	if len(seen) != 39 {
-		t.Errorf("found %d variables, want 39", len(seen))
+	if len(seen) != 41 {
+		t.Errorf("found %d variables, want 41", len(seen))
 	}
 }

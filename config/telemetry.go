@@ -20,13 +20,13 @@ type Telemetry struct {
 	// ServiceName names the process in traces and metrics. Default: the
 	// binary's, llmq-worker or llmq-enqueue.
 	ServiceName string `env:"OTEL_SERVICE_NAME" envDefault:"" help:"service name in traces and metrics (unset: llmq-worker or llmq-enqueue)"`
-	// TracesExporter is otlp, console (JSON on standard output) or none.
+	// TracesExporter is otlp, console (JSON on standard error) or none.
 	// Unset means otlp when an OTLP endpoint is set, none otherwise.
-	TracesExporter string `env:"OTEL_TRACES_EXPORTER" envDefault:"" help:"otlp, console or none (unset: otlp if an OTLP endpoint is set)"`
+	TracesExporter string `env:"OTEL_TRACES_EXPORTER" envDefault:"" help:"otlp, console (JSON on stderr) or none (unset: otlp if an OTLP endpoint is set)"`
 	// MetricsExporter is otlp, console, prometheus or none. Unset means otlp
 	// when an OTLP endpoint is set, none otherwise. prometheus means the
 	// worker's /metrics alone, which is served whatever this says.
-	MetricsExporter string `env:"OTEL_METRICS_EXPORTER" envDefault:"" help:"otlp, console, prometheus or none (unset: otlp if an OTLP endpoint is set)"`
+	MetricsExporter string `env:"OTEL_METRICS_EXPORTER" envDefault:"" help:"otlp, console (JSON on stderr), prometheus or none (unset: otlp if an OTLP endpoint is set)"`
 	// Endpoint is the OTLP receiver's base URL, such as
 	// http://collector:4318 (http/protobuf) or http://collector:4317 (grpc).
 	Endpoint string `env:"OTEL_EXPORTER_OTLP_ENDPOINT" envDefault:"" help:"OTLP receiver URL, e.g. http://collector:4318 (port 4317 for grpc)"`

@@ -77,6 +77,8 @@ func TestUsage(t *testing.T) {
 				{"DASHBOARD_READONLY", "true"},
 				{"DASHBOARD_USER", "llmq"},
 				{"DASHBOARD_PASSWORD", "(secret)"},
+				{"DASHBOARD_TLS_CERT_FILE", "(unset)"},
+				{"DASHBOARD_TLS_KEY_FILE", "(unset)"},
 				{"LOG_LEVEL", "info"},
 				{"LOG_FORMAT", "text"},
 			},

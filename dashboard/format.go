@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
@@ -100,6 +101,7 @@ func FormatPayload(taskType string, payload []byte) string {
 type embedResultSummary struct {
 	Model       string `json:"model"`
 	Vectors     int    `json:"vectors"`
+	Failed      int    `json:"failed,omitempty"`
 	Dimensions  int    `json:"dimensions"`
 	InputTokens int    `json:"input_tokens"`
 	ResultBytes int    `json:"result_bytes"`
@@ -121,10 +123,19 @@ type generateResultSummary struct {
 // counts and the beginning of its text.
 var ResultFormatter asynqmon.ResultFormatter = asynqmon.ResultFormatterFunc(FormatResult)
 
-// FormatResult is the function behind ResultFormatter.
+// Magic prefixes of the binary embedding results (tasks.EncodeEmbedResult).
+var embedResultMagics = [][]byte{[]byte("LQE1"), []byte("LQE2")}
+
+// FormatResult is the function behind ResultFormatter. asynqmon v0.7.2
+// passes an empty task type for the result on a task's own page, so a
+// result is also recognised by its content: an embedding result by its
+// magic, a generation result by its JSON fields.
 func FormatResult(taskType string, result []byte) string {
 	if len(result) == 0 {
 		return ""
+	}
+	if taskType == "" {
+		taskType = resultType(result)
 	}
 	switch taskType {
 	case tasks.TypeEmbed:
@@ -132,9 +143,12 @@ func FormatResult(taskType string, result []byte) string {
 		if err != nil {
 			return undecodable("result", result, err)
 		}
-		s := embedResultSummary{Model: r.Model, Vectors: len(r.Vectors), InputTokens: r.InputTokens, ResultBytes: len(result)}
-		if len(r.Vectors) > 0 {
-			s.Dimensions = len(r.Vectors[0])
+		s := embedResultSummary{Model: r.Model, Vectors: len(r.Vectors) - len(r.Errors), Failed: len(r.Errors), InputTokens: r.InputTokens, ResultBytes: len(result)}
+		for _, v := range r.Vectors {
+			if v != nil {
+				s.Dimensions = len(v)
+				break
+			}
 		}
 		return marshal(s)
 	case tasks.TypeGenerate:
@@ -148,6 +162,23 @@ func FormatResult(taskType string, result []byte) string {
 		})
 	}
 	return raw("result", result)
+}
+
+// resultType guesses the task type of a result asynqmon did not name: ""
+// when it looks like neither of llmq's.
+func resultType(result []byte) string {
+	for _, m := range embedResultMagics {
+		if bytes.HasPrefix(result, m) {
+			return tasks.TypeEmbed
+		}
+	}
+	if len(result) > 0 && result[0] == '{' {
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(result, &fields) == nil && fields["model"] != nil && fields["text"] != nil {
+			return tasks.TypeGenerate
+		}
+	}
+	return ""
 }
 
 // raw shows a payload or result of a type this package does not know: as

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -102,6 +103,23 @@ func TestFormatResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// LQE2 (tasks/result.go): 2 texts of 4 dimensions, 7 tokens, model
+	// "m"; text 0 failed with 400 "too long", text 1 has a vector.
+	embErrs := []byte("LQE2")
+	embErrs = binary.LittleEndian.AppendUint32(embErrs, 2)
+	embErrs = binary.LittleEndian.AppendUint32(embErrs, 4)
+	embErrs = binary.LittleEndian.AppendUint32(embErrs, 7)
+	embErrs = binary.LittleEndian.AppendUint16(embErrs, 1)
+	embErrs = append(embErrs, 'm')
+	embErrs = binary.LittleEndian.AppendUint32(embErrs, 1)
+	embErrs = binary.LittleEndian.AppendUint32(embErrs, 0)
+	embErrs = binary.LittleEndian.AppendUint16(embErrs, 400)
+	embErrs = binary.LittleEndian.AppendUint16(embErrs, 8)
+	embErrs = append(embErrs, "too long"...)
+	embErrs = append(embErrs, make([]byte, 16)...)
+	if r, err := tasks.DecodeEmbedResult(embErrs); err != nil || len(r.Errors) != 1 {
+		t.Fatalf("test LQE2 result decodes to %+v, %v", r, err)
+	}
 	gen := `{"model":"llama3.2","text":"` + strings.Repeat("a", 500) + `","done_reason":"stop","input_tokens":12,"output_tokens":80}`
 	tests := []struct {
 		name, typ string
@@ -111,6 +129,12 @@ func TestFormatResult(t *testing.T) {
 		{"embedding", tasks.TypeEmbed, emb, fmt.Sprintf(`{"model":"text-embedding-3-small","vectors":3,"dimensions":1536,"input_tokens":42,"result_bytes":%d}`, len(emb))},
 		{"generation", tasks.TypeGenerate, []byte(gen), `{"model":"llama3.2","text":"` + strings.Repeat("a", maxText) + `…","text_chars":500,"done_reason":"stop","input_tokens":12,"output_tokens":80}`},
 		{"none", tasks.TypeEmbed, nil, ""},
+		// asynqmon v0.7.2 gives no type on a task's own page.
+		{"embedding, no type", "", emb, fmt.Sprintf(`{"model":"text-embedding-3-small","vectors":3,"dimensions":1536,"input_tokens":42,"result_bytes":%d}`, len(emb))},
+		{"embedding with errors, no type", "", embErrs, fmt.Sprintf(`{"model":"m","vectors":1,"failed":1,"dimensions":4,"input_tokens":7,"result_bytes":%d}`, len(embErrs))},
+		{"generation, no type", "", []byte(gen), `{"model":"llama3.2","text":"` + strings.Repeat("a", maxText) + `…","text_chars":500,"done_reason":"stop","input_tokens":12,"output_tokens":80}`},
+		{"other JSON, no type", "", []byte(`{"model":"x"}`), `{"model":"x"}`},
+		{"binary, no type", "", []byte("\x00\x01"), `{"result_bytes":2,"shown":"no: too long or not printable"}`},
 		{"bad embedding", tasks.TypeEmbed, []byte("LQE1"), `{"error":"result does not decode: `},
 	}
 	for _, tt := range tests {

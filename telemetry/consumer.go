@@ -35,6 +35,12 @@ var taskDurationBuckets = []float64{0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.
 //
 //	llmq.tasks.processed  counter    runs of tasks
 //	llmq.task.duration    histogram  run time, in seconds
+//
+// and, in the terms of OpenTelemetry's messaging conventions, by
+// messaging.system (asynq), messaging.operation.name (process),
+// messaging.destination.name and error.type for a run that failed:
+//
+//	messaging.process.duration  histogram  run time, in seconds
 func TaskMiddleware(p Providers) (asynq.MiddlewareFunc, error) {
 	meter := p.meter(ScopeName)
 	processed, err := meter.Int64Counter("llmq.tasks.processed",
@@ -50,7 +56,14 @@ func TaskMiddleware(p Providers) (asynq.MiddlewareFunc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("task metrics: %w", err)
 	}
-	c := &consumer{tracer: p.tracer(ScopeName), prop: p.propagator(), processed: processed, duration: duration}
+	process, err := meter.Float64Histogram("messaging.process.duration",
+		metric.WithUnit("s"),
+		metric.WithDescription("Duration of processing operations (task runs)."),
+		metric.WithExplicitBucketBoundaries(taskDurationBuckets...))
+	if err != nil {
+		return nil, fmt.Errorf("task metrics: %w", err)
+	}
+	c := &consumer{tracer: p.tracer(ScopeName), prop: p.propagator(), processed: processed, duration: duration, process: process}
 	return c.wrap, nil
 }
 
@@ -59,6 +72,7 @@ type consumer struct {
 	prop      propagation.TextMapPropagator
 	processed metric.Int64Counter
 	duration  metric.Float64Histogram
+	process   metric.Float64Histogram
 }
 
 func (c *consumer) wrap(next asynq.Handler) asynq.Handler {
@@ -108,8 +122,14 @@ func (c *consumer) end(ctx context.Context, span trace.Span, start time.Time, ty
 	outcome := tasks.Outcome(ctx, err)
 	set := metric.WithAttributeSet(attribute.NewSet(
 		TaskTypeKey.String(typ), semconv.MessagingDestinationName(queue), TaskOutcomeKey.String(outcome)))
+	elapsed := time.Since(start).Seconds()
 	c.processed.Add(ctx, 1, set)
-	c.duration.Record(ctx, time.Since(start).Seconds(), set)
+	c.duration.Record(ctx, elapsed, set)
+	attrs := []attribute.KeyValue{messagingSystem, semconv.MessagingOperationName("process"), semconv.MessagingDestinationName(queue)}
+	if err != nil {
+		attrs = append(attrs, semconv.ErrorTypeKey.String(outcome))
+	}
+	c.process.Record(ctx, elapsed, metric.WithAttributes(attrs...))
 	span.SetAttributes(TaskOutcomeKey.String(outcome))
 	if err != nil {
 		span.RecordError(err)

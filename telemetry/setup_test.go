@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/llmq/llmq/config"
 	"github.com/llmq/llmq/internal/otlptest"
+	"github.com/llmq/llmq/internal/version"
 	"github.com/llmq/llmq/telemetry"
 )
 
@@ -98,6 +100,12 @@ func TestSetupOTLP(t *testing.T) {
 			if len(spans) != 1 || spans[0].Name != "exported span" || spans[0].Service != "llmq-test" {
 				t.Fatalf("received spans %v, want one \"exported span\" from llmq-test", spans)
 			}
+			if v, ok := spans[0].ResourceAttr("service.version"); !ok || v != version.Get().Version {
+				t.Errorf("service.version = %q, %v; want %q", v, ok, version.Get().Version)
+			}
+			if id, _ := spans[0].ResourceAttr("service.instance.id"); !uuidV4.MatchString(id) {
+				t.Errorf("service.instance.id = %q, want a UUID v4", id)
+			}
 			var found bool
 			for _, m := range rcv.Metrics() {
 				if m.Name == "llmq.test.exported" {
@@ -109,6 +117,37 @@ func TestSetupOTLP(t *testing.T) {
 				t.Errorf("llmq.test.exported = 3 not among the received metrics %v", rcv.Metrics())
 			}
 		})
+	}
+}
+
+var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+// TestResourceFromEnv checks that OTEL_RESOURCE_ATTRIBUTES overrides the
+// instance ID Setup makes up (the chart sets the pod's name).
+func TestResourceFromEnv(t *testing.T) {
+	rcv, err := otlptest.NewHTTP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rcv.Close)
+	cfg := setEnv(t, map[string]string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.Endpoint,
+		"OTEL_RESOURCE_ATTRIBUTES":    "service.instance.id=llmq-worker-7d9f-abcde,k8s.namespace.name=batch",
+	})
+	tel := setup(t, cfg, telemetry.Options{ServiceName: "llmq-worker"})
+	_, span := tel.TracerProvider.Tracer("test").Start(t.Context(), "s")
+	span.End()
+	if err := tel.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	spans := rcv.Spans()
+	if len(spans) != 1 {
+		t.Fatalf("%d spans", len(spans))
+	}
+	for k, want := range map[string]string{"service.name": "llmq-worker", "service.instance.id": "llmq-worker-7d9f-abcde", "k8s.namespace.name": "batch"} {
+		if got, _ := spans[0].ResourceAttr(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
 	}
 }
 
@@ -170,4 +209,67 @@ func TestMetricsHandler(t *testing.T) {
 	if got := mf.GetMetric()[0].GetHistogram().GetSampleCount(); got != 1 {
 		t.Errorf("sample count %d, want 1", got)
 	}
+}
+
+// TestMetricsHandlerFormats checks the runtime and process metrics in the
+// text format, and the exemplar of a measurement made in a sampled span
+// when the scraper asks for OpenMetrics.
+func TestMetricsHandlerFormats(t *testing.T) {
+	tel := setup(t, setEnv(t, nil), telemetry.Options{ServiceName: "llmq-worker", Prometheus: true})
+	h, err := tel.MeterProvider.Meter("test").Float64Histogram("llmq.test.duration", metric.WithUnit("s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID:    trace.TraceID{0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd, 0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80, 0x31, 0x9c},
+		SpanID:     trace.SpanID{0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31},
+		TraceFlags: trace.FlagsSampled,
+	})
+	h.Record(trace.ContextWithSpanContext(t.Context(), sc), 0.25)
+	ts := httptest.NewServer(tel.MetricsHandler())
+	t.Cleanup(ts.Close)
+
+	get := func(accept string) (string, string) {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, ts.URL, nil)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.Header.Get("Content-Type"), string(b)
+	}
+	ct, text := get("")
+	if !strings.HasPrefix(ct, "text/plain") {
+		t.Errorf("default Content-Type %q", ct)
+	}
+	for _, want := range []string{"\ngo_goroutines ", "\ngo_memstats_heap_alloc_bytes ", "\nprocess_open_fds ", "\nprocess_resident_memory_bytes "} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text format lacks %q", strings.TrimSpace(want))
+		}
+	}
+	if strings.Contains(text, "trace_id=") {
+		t.Error("text format carries an exemplar")
+	}
+	ct, om := get("application/openmetrics-text; version=1.0.0; charset=utf-8")
+	if !strings.HasPrefix(ct, "application/openmetrics-text") {
+		t.Fatalf("OpenMetrics asked, Content-Type %q", ct)
+	}
+	exemplar := regexp.MustCompile(`(?m)^llmq_test_duration_seconds_bucket\{le="5\.0"\} 1 # \{(span_id="b7ad6b7169203331",trace_id="0af7651916cd43dd8448eb211c80319c"|trace_id="0af7651916cd43dd8448eb211c80319c",span_id="b7ad6b7169203331")\} 0\.25 `)
+	if !exemplar.MatchString(om) || !strings.HasSuffix(om, "# EOF\n") {
+		t.Errorf("OpenMetrics answer lacks the exemplar of the span in the first bucket (le 5), or # EOF:\n%s", grepLines(om, "llmq_test_duration"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for l := range strings.SplitSeq(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

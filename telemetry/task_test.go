@@ -350,3 +350,103 @@ func dataPointAttributes(data metricdata.Aggregation) []attribute.Set {
 	}
 	return out
 }
+
+// TestMessagingConventions checks the messaging metrics and the producer
+// span of a task that was already queued: named after its destination
+// although the enqueue returned no TaskInfo.
+func TestMessagingConventions(t *testing.T) {
+	p := startPipeline(t)
+	var ids []string
+	for range 2 { // the second is already queued
+		ctx, s := p.producer.StartTo(t.Context(), tasks.QueueEmbeddings, tasks.TypeEmbed)
+		task, err := tasks.NewEmbedTaskWithHeaders(tasks.EmbedPayload{Texts: []string{"same text"}}, s.Headers(),
+			asynq.TaskID("fixed-id"), asynq.Retention(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := p.client.EnqueueContext(ctx, task)
+		s.End(info, err)
+		if info != nil {
+			ids = append(ids, info.ID)
+		}
+	}
+	ctx, b := p.producer.StartBatchTo(t.Context(), tasks.QueueEmbeddings, tasks.TypeEmbed, 2)
+	for _, text := range []string{"batch one", "batch two"} {
+		task, err := tasks.NewEmbedTaskWithHeaders(tasks.EmbedPayload{Texts: []string{text}}, b.Headers())
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := p.client.EnqueueContext(ctx, task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, info.ID)
+	}
+	b.End(nil, nil)
+	if len(ids) != 3 {
+		t.Fatalf("%d tasks enqueued, want 3 (one was already queued)", len(ids))
+	}
+	for _, id := range ids {
+		p.await(t, id)
+	}
+
+	var producers []sdktrace.ReadOnlySpan
+	for _, s := range p.spans.Ended() {
+		if s.SpanKind() == trace.SpanKindProducer {
+			producers = append(producers, s)
+		}
+	}
+	if len(producers) != 3 {
+		t.Fatalf("%d producer spans, want 3", len(producers))
+	}
+	for i, s := range producers {
+		if s.Name() != "send embeddings" || attr(s.Attributes(), "messaging.destination.name") != tasks.QueueEmbeddings {
+			t.Errorf("producer span %d: %q, destination %q", i, s.Name(), attr(s.Attributes(), "messaging.destination.name"))
+		}
+	}
+	if got := attr(producers[1].Attributes(), telemetry.AlreadyQueuedKey); got != "true" {
+		t.Errorf("second span llmq.task.already_queued = %q, want true", got)
+	}
+	if got := attr(producers[2].Attributes(), "messaging.batch.message_count"); got != "2" {
+		t.Errorf("batch span messaging.batch.message_count = %q, want 2", got)
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := p.reader.Collect(t.Context(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	want := attribute.NewSet(attribute.String("messaging.destination.name", tasks.QueueEmbeddings),
+		attribute.String("messaging.operation.name", "send"), attribute.String("messaging.system", "asynq"))
+	wantProcess := attribute.NewSet(attribute.String("messaging.destination.name", tasks.QueueEmbeddings),
+		attribute.String("messaging.operation.name", "process"), attribute.String("messaging.system", "asynq"))
+	var sent int64
+	var processed uint64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch m.Name {
+			case "messaging.client.sent.messages":
+				for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+					if dp.Attributes.Equals(&want) {
+						sent += dp.Value
+					} else {
+						t.Errorf("messaging.client.sent.messages point with %v", dp.Attributes.ToSlice())
+					}
+				}
+			case "messaging.process.duration":
+				if m.Unit != "s" {
+					t.Errorf("messaging.process.duration unit %q", m.Unit)
+				}
+				for _, dp := range m.Data.(metricdata.Histogram[float64]).DataPoints {
+					if dp.Attributes.Equals(&wantProcess) {
+						processed += dp.Count
+					} else {
+						t.Errorf("messaging.process.duration point with %v", dp.Attributes.ToSlice())
+					}
+				}
+			}
+		}
+	}
+	if sent != 4 || processed != 3 {
+		t.Errorf("messaging.client.sent.messages = %d, messaging.process.duration count = %d; want 4 and 3", sent, processed)
+	}
+}

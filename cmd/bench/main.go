@@ -27,9 +27,14 @@ import (
 	"syscall"
 
 	"github.com/llmq/llmq/bench"
+	"github.com/llmq/llmq/internal/version"
 )
 
 func main() {
+	if version.Requested(os.Args[1:]) {
+		version.Print(os.Stdout, "bench")
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, os.Args, os.Stdout, os.Stderr)
 	stop()

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/llmq/llmq/config"
 	"github.com/llmq/llmq/dashboard"
+	"github.com/llmq/llmq/internal/version"
 	"github.com/llmq/llmq/telemetry"
 )
 
@@ -32,6 +34,10 @@ const (
 )
 
 func main() {
+	if version.Requested(os.Args[1:]) {
+		version.Print(os.Stdout, "dashboard")
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -82,20 +88,39 @@ func serve(ctx context.Context, cfg config.DashboardEnv, logger *slog.Logger) er
 		ReadOnly:     cfg.Dashboard.ReadOnly,
 		User:         cfg.Dashboard.User,
 		Password:     cfg.Dashboard.Password,
+		Logger:       logger,
 	})
 	if err != nil {
 		return err
 	}
 	defer d.Close()
+	if err := d.Ready(ctx); err != nil {
+		logger.Warn("dashboard starts, not ready: /readyz answers 503 until Redis answers", slog.String("error", err.Error()))
+	}
 
 	ln, err := net.Listen("tcp", cfg.Dashboard.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: d, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := &http.Server{Handler: d, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	if cfg.Dashboard.TLS() {
+		cert, err := tls.LoadX509KeyPair(cfg.Dashboard.TLSCertFile, cfg.Dashboard.TLSKeyFile)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("DASHBOARD_TLS_CERT_FILE, DASHBOARD_TLS_KEY_FILE: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	logger.Info("dashboard listening", slog.String("addr", ln.Addr().String()),
+	go func() {
+		if cfg.Dashboard.TLS() {
+			errc <- srv.ServeTLS(ln, "", "") // HTTP/2 and HTTP/1.1 with srv.TLSConfig's certificate
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
+	logger.Info("dashboard listening", slog.String("addr", ln.Addr().String()), slog.Bool("tls", cfg.Dashboard.TLS()),
 		slog.String("root_path", d.RootPath()+"/"), slog.Bool("read_only", cfg.Dashboard.ReadOnly))
 
 	select {

@@ -19,10 +19,15 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/llmq/llmq/internal/version"
 	"github.com/llmq/llmq/job"
 )
 
 func main() {
+	if version.Requested(os.Args[1:]) {
+		version.Print(os.Stdout, "demo")
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -26,6 +26,7 @@ import (
 	"github.com/redis/go-redis/v9/logging"
 
 	"github.com/llmq/llmq/config"
+	"github.com/llmq/llmq/internal/version"
 	"github.com/llmq/llmq/telemetry"
 )
 
@@ -37,6 +38,10 @@ const (
 )
 
 func main() {
+	if version.Requested(os.Args[1:]) {
+		version.Print(os.Stdout, "enqueue")
+		return
+	}
 	// go-redis logs its own dial retries; the error that matters reaches
 	// the user once, through the call that failed.
 	logging.Disable()

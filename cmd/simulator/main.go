@@ -40,10 +40,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/llmq/llmq/internal/version"
 	"github.com/llmq/llmq/simulator"
 )
 
 func main() {
+	if version.Requested(os.Args[1:]) {
+		version.Print(os.Stdout, "simulator")
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()

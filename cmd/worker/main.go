@@ -25,6 +25,7 @@ import (
 	"github.com/llmq/llmq/clients/ollama"
 	"github.com/llmq/llmq/clients/openai"
 	"github.com/llmq/llmq/config"
+	"github.com/llmq/llmq/internal/version"
 	"github.com/llmq/llmq/job"
 	"github.com/llmq/llmq/tasks"
 	"github.com/llmq/llmq/telemetry"
@@ -38,6 +39,10 @@ const (
 )
 
 func main() {
+	if version.Requested(os.Args[1:]) {
+		version.Print(os.Stdout, "worker")
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

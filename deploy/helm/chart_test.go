@@ -6,7 +6,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -552,38 +551,6 @@ func TestProbesReachRealEndpoints(t *testing.T) {
 				})
 			}
 		})
-	}
-}
-
-// TestDockerfile checks that the image the chart runs is what the
-// Dockerfile builds: static (cgo-free) binaries in /usr/local/bin on a
-// distroless, non-root base.
-func TestDockerfile(t *testing.T) {
-	b, err := os.ReadFile("../../Dockerfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	df := string(b)
-	for _, want := range []string{
-		"CGO_ENABLED=0 go build",
-		"./cmd/worker", "./cmd/dashboard",
-		"FROM gcr.io/distroless/static-debian12:nonroot",
-		"COPY --from=build /out/ /usr/local/bin/",
-		"USER 65532:65532",
-	} {
-		if !strings.Contains(df, want) {
-			t.Errorf("Dockerfile lacks %q", want)
-		}
-	}
-	m := render(t)
-	for _, d := range m.deployments {
-		c := container(t, d)
-		if u := d.Spec.Template.Spec.SecurityContext.RunAsUser; u == nil || *u != 65532 {
-			t.Errorf("%s runs as %s, the image's user is 65532", d.Name, show(u))
-		}
-		if !strings.HasPrefix(c.Command[0], "/usr/local/bin/") || bin[strings.TrimPrefix(c.Command[0], "/usr/local/bin/")] == "" {
-			t.Errorf("%s runs %q, not a binary the Dockerfile builds", d.Name, c.Command)
-		}
 	}
 }
 

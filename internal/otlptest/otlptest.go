@@ -42,7 +42,15 @@ type Receiver struct {
 type Span struct {
 	Service string
 	Scope   string
+	// Resource holds the attributes of the resource that sent the span.
+	Resource []*commonpb.KeyValue
 	*tracepb.Span
+}
+
+// ResourceAttr returns the value of the sending resource's attribute key
+// as text, and whether it has it.
+func (s Span) ResourceAttr(key string) (string, bool) {
+	return attrValue(s.Resource, key)
 }
 
 // Attr returns the value of the span's attribute key as text, and whether
@@ -129,7 +137,7 @@ func (r *Receiver) addTraces(req *colltrace.ExportTraceServiceRequest) {
 		service, _ := attrValue(rs.GetResource().GetAttributes(), "service.name")
 		for _, ss := range rs.ScopeSpans {
 			for _, s := range ss.Spans {
-				r.spans = append(r.spans, Span{Service: service, Scope: ss.GetScope().GetName(), Span: s})
+				r.spans = append(r.spans, Span{Service: service, Scope: ss.GetScope().GetName(), Resource: rs.GetResource().GetAttributes(), Span: s})
 			}
 		}
 	}
