@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -61,18 +62,6 @@ func serve(t *testing.T, h http.HandlerFunc) *ollama.Client {
 	return c
 }
 
-func equal(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestEmbed(t *testing.T) {
 	texts := []string{"first text", "second text", "third, ünïcödé"}
 	tests := []struct {
@@ -107,7 +96,7 @@ func TestEmbed(t *testing.T) {
 				t.Fatalf("%d vectors for %d inputs", len(got.Vectors), len(tt.req.Input))
 			}
 			for i, in := range tt.req.Input {
-				if !equal(got.Vectors[i], simulator.Vector(in, tt.wantDim)) {
+				if !slices.Equal(got.Vectors[i], simulator.Vector(in, tt.wantDim)) {
 					t.Errorf("vector %d differs from simulator.Vector(input, %d)", i, tt.wantDim)
 				}
 			}

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -111,7 +112,7 @@ func TestEmbed(t *testing.T) {
 			}
 			for i, in := range tt.req.Input {
 				want := simulator.Vector(in, tt.wantDim)
-				if !equal(got.Vectors[i], want) {
+				if !slices.Equal(got.Vectors[i], want) {
 					t.Fatalf("vector %d (len %d) differs from simulator.Vector(input %d, %d)", i, len(got.Vectors[i]), i, tt.wantDim)
 				}
 			}
@@ -125,19 +126,6 @@ func manyTexts(n int) []string {
 		out[i] = fmt.Sprintf("text number %d", i)
 	}
 	return out
-}
-
-// equal compares bit for bit.
-func equal(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestEmbedRequestOnTheWire checks the request body and headers as a server
@@ -271,7 +259,7 @@ func TestEmbedResponseShapes(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i := range tt.want {
-				if !equal(got.Vectors[i], tt.want[i]) {
+				if !slices.Equal(got.Vectors[i], tt.want[i]) {
 					t.Errorf("vector %d = %v, want %v", i, got.Vectors[i], tt.want[i])
 				}
 			}
