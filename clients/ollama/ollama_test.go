@@ -9,9 +9,10 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/llmq/llmq/clients"
 	"github.com/llmq/llmq/clients/ollama"
@@ -496,10 +497,9 @@ func TestReusesConnections(t *testing.T) {
 	if err := clients.Warm(t.Context(), f.hc, f.client.WarmURL()); err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, concurrency)
+	var g errgroup.Group
 	for w := range concurrency {
-		wg.Go(func() {
+		g.Go(func() error {
 			for i := range perWorker {
 				text := fmt.Sprint("worker ", w, " call ", i)
 				var err error
@@ -509,15 +509,13 @@ func TestReusesConnections(t *testing.T) {
 					_, err = f.client.Generate(t.Context(), clients.GenerateRequest{Prompt: text, Stream: w%2 == 0})
 				}
 				if err != nil {
-					errs <- err
-					return
+					return err
 				}
 			}
+			return nil
 		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	st := f.sim.Stats()

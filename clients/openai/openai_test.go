@@ -14,10 +14,11 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/llmq/llmq/clients"
 	"github.com/llmq/llmq/clients/openai"
@@ -526,22 +527,18 @@ func TestEmbedReusesConnections(t *testing.T) {
 			if n := f.sim.Stats().Connections; n != 1 {
 				t.Errorf("20 sequential calls used %d connections, want 1", n)
 			}
-			var wg sync.WaitGroup
-			errs := make(chan error, concurrency)
+			var g errgroup.Group
 			for w := range concurrency {
-				wg.Go(func() {
+				g.Go(func() error {
 					for i := range perWorker {
-						_, err := f.client.Embed(t.Context(), clients.EmbedRequest{Input: []string{fmt.Sprint("worker ", w, " call ", i)}})
-						if err != nil {
-							errs <- err
-							return
+						if _, err := f.client.Embed(t.Context(), clients.EmbedRequest{Input: []string{fmt.Sprint("worker ", w, " call ", i)}}); err != nil {
+							return err
 						}
 					}
+					return nil
 				})
 			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
+			if err := g.Wait(); err != nil {
 				t.Fatal(err)
 			}
 			st := f.sim.Stats()
