@@ -7,11 +7,11 @@
 //	worker:   asynq.Server → Mux.ProcessTask   → EmbedHandler.ProcessTask
 //	          → Embedder.Embed (one pooled *http.Client per provider)
 //	          → EncodeEmbedResult → ResultWriter (stored in the task's hash)
+//	reader:   asynq.Inspector.GetTaskInfo(queue, id).Result → DecodeEmbedResult
 //
 // EmbedHandler chooses one sink per task, which begins, stores and fails
 // the run: the task's own result, a job batch (the result, and the job's
 // counters through a JobRecorder) or merged items (one key per item).
-//	reader:   asynq.Inspector.GetTaskInfo(queue, id).Result → DecodeEmbedResult
 //
 // Task types:
 //
