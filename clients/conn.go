@@ -317,6 +317,8 @@ type countingTransport struct {
 	stats *Stats
 }
 
+var _ http.RoundTripper = countingTransport{}
+
 func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.stats.requests.Add(1)
 	ctx := req.Context()

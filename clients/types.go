@@ -23,6 +23,24 @@ type EmbedRequest struct {
 	Dimensions int
 }
 
+// Validate reports why no provider could accept r, with an error wrapping
+// ErrInvalidRequest: no inputs, more than maxInputs (when positive), or an
+// empty input.
+func (r EmbedRequest) Validate(maxInputs int) error {
+	switch {
+	case len(r.Input) == 0:
+		return fmt.Errorf("%w: no inputs", ErrInvalidRequest)
+	case maxInputs > 0 && len(r.Input) > maxInputs:
+		return fmt.Errorf("%w: %d inputs, at most %d per request", ErrInvalidRequest, len(r.Input), maxInputs)
+	}
+	for i, s := range r.Input {
+		if s == "" {
+			return fmt.Errorf("%w: input %d is empty", ErrInvalidRequest, i)
+		}
+	}
+	return nil
+}
+
 // Embeddings is a provider's answer to an EmbedRequest.
 type Embeddings struct {
 	// Model is the model that answered, as the provider names it.

@@ -14,6 +14,11 @@
 //	Export:         the batches' results in input order, duplicates copied
 //	Delete:         the tasks and the job's keys
 //
+// Every producer sends its tasks with Enqueue (a PRODUCER span, its headers
+// in the task, a task asynq already holds counted as already queued).
+// TaskSet does the same for tasks that are not a job — enqueue embed
+// --text, enqueue generate — and follows them to their results in order.
+//
 // Input formats (Reader): {"id", "text"} lines, or OpenAI Batch API
 // requests to /v1/embeddings ({"custom_id", "method", "url", "body"}).
 // Export writes the matching output format: {"id", "embedding", "model",

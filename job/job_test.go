@@ -34,25 +34,42 @@ func setup(t *testing.T) redis.UniversalClient {
 	srvRedis := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srvRedis.Addr()})
 	t.Cleanup(func() { rdb.Close() })
-	ts := simulator.Start(simulator.New(simulator.Config{Dim: dim}), false)
-	t.Cleanup(ts.Close)
-	hc, _, err := clients.NewHTTPClient(clients.Config{MaxIdleConns: 4, Timeout: 5 * time.Second})
+	stop, err := startWorker(rdb, dim)
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return rdb
+}
+
+// startWorker starts the simulator, with vectors of dim dimensions, and an
+// in-process asynq server on rdb that runs the embed handler with a job
+// Recorder, as cmd/worker wires them. stop ends both.
+func startWorker(rdb redis.UniversalClient, dim int) (stop func(), err error) {
+	ts := simulator.Start(simulator.New(simulator.Config{Dim: dim}), false)
+	hc, _, err := clients.NewHTTPClient(clients.Config{MaxIdleConns: 4, Timeout: 5 * time.Second})
+	if err != nil {
+		ts.Close()
+		return nil, err
 	}
 	oa, err := openai.New(hc, openai.Config{BaseURL: ts.URL + "/v1"})
 	if err != nil {
-		t.Fatal(err)
+		ts.Close()
+		return nil, err
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := asynq.NewServer(srvRedis.ConnOpt(), asynq.Config{Concurrency: 4, LogLevel: asynq.FatalLevel,
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: 4, LogLevel: asynq.FatalLevel,
 		Queues: map[string]int{tasks.QueueEmbeddings: 1}, RetryDelayFunc: tasks.RetryDelay, IsFailure: tasks.IsFailure})
 	h := tasks.NewEmbedHandler(map[string]tasks.Embedder{tasks.ProviderOpenAI: oa}, logger, tasks.WithJobs(job.NewRecorder(rdb)))
 	if err := srv.Start(tasks.NewMux(map[string]asynq.Handler{tasks.TypeEmbed: h})); err != nil {
-		t.Fatal(err)
+		ts.Close()
+		return nil, err
 	}
-	t.Cleanup(srv.Shutdown)
-	return rdb
+	return func() {
+		srv.Shutdown()
+		hc.CloseIdleConnections()
+		ts.Close()
+	}, nil
 }
 
 func writeFile(t *testing.T, lines ...string) string {

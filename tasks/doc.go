@@ -9,6 +9,10 @@
 //	          → EncodeEmbedResult → ResultWriter (stored in the task's hash)
 //	reader:   asynq.Inspector.GetTaskInfo(queue, id).Result → DecodeEmbedResult
 //
+// EmbedHandler chooses one sink per task, which begins, stores and fails
+// the run: the task's own result, a job batch (the result, and the job's
+// counters through a JobRecorder) or merged items (one key per item).
+//
 // Task types:
 //
 //	TypeEmbed     "embedding:create"  payload EmbedPayload      result: binary, see EncodeEmbedResult

@@ -131,13 +131,8 @@ type embedResponse struct {
 // gen_ai.client.* metrics (see Config).
 func (c *Client) Embed(ctx context.Context, req clients.EmbedRequest) (*clients.Embeddings, error) {
 	const op = "ollama embed"
-	if len(req.Input) == 0 {
-		return nil, fmt.Errorf("%s: %w: no inputs", op, ErrInvalidRequest)
-	}
-	for i, s := range req.Input {
-		if s == "" {
-			return nil, fmt.Errorf("%s: %w: input %d is empty", op, ErrInvalidRequest, i)
-		}
+	if err := req.Validate(0); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	model := req.Model
 	if model == "" {

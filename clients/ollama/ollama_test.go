@@ -7,10 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/llmq/llmq/clients"
 	"github.com/llmq/llmq/clients/ollama"
@@ -61,18 +63,6 @@ func serve(t *testing.T, h http.HandlerFunc) *ollama.Client {
 	return c
 }
 
-func equal(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestEmbed(t *testing.T) {
 	texts := []string{"first text", "second text", "third, ünïcödé"}
 	tests := []struct {
@@ -107,7 +97,7 @@ func TestEmbed(t *testing.T) {
 				t.Fatalf("%d vectors for %d inputs", len(got.Vectors), len(tt.req.Input))
 			}
 			for i, in := range tt.req.Input {
-				if !equal(got.Vectors[i], simulator.Vector(in, tt.wantDim)) {
+				if !slices.Equal(got.Vectors[i], simulator.Vector(in, tt.wantDim)) {
 					t.Errorf("vector %d differs from simulator.Vector(input, %d)", i, tt.wantDim)
 				}
 			}
@@ -507,10 +497,9 @@ func TestReusesConnections(t *testing.T) {
 	if err := clients.Warm(t.Context(), f.hc, f.client.WarmURL()); err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, concurrency)
+	var g errgroup.Group
 	for w := range concurrency {
-		wg.Go(func() {
+		g.Go(func() error {
 			for i := range perWorker {
 				text := fmt.Sprint("worker ", w, " call ", i)
 				var err error
@@ -520,15 +509,13 @@ func TestReusesConnections(t *testing.T) {
 					_, err = f.client.Generate(t.Context(), clients.GenerateRequest{Prompt: text, Stream: w%2 == 0})
 				}
 				if err != nil {
-					errs <- err
-					return
+					return err
 				}
 			}
+			return nil
 		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	st := f.sim.Stats()

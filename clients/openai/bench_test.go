@@ -18,6 +18,8 @@ import (
 // many servers for large answers, it sends no Content-Length.
 type canned []byte
 
+var _ http.RoundTripper = canned{}
+
 func (c canned) RoundTrip(r *http.Request) (*http.Response, error) {
 	_, _ = io.Copy(io.Discard, r.Body)
 	_ = r.Body.Close()

@@ -161,7 +161,7 @@ type embedData struct {
 // by ctx wrap ctx.Err(). Every request sent is reported as a span and in
 // the gen_ai.client.* metrics (see Config).
 func (c *Client) Embed(ctx context.Context, req clients.EmbedRequest) (*clients.Embeddings, error) {
-	if err := validate(req); err != nil {
+	if err := req.Validate(MaxInputs); err != nil {
 		return nil, fmt.Errorf("openai embeddings: %w", err)
 	}
 	model := req.Model
@@ -220,21 +220,6 @@ func (c *Client) embed(ctx context.Context, call *genai.Call, req clients.EmbedR
 		m = model
 	}
 	return &clients.Embeddings{Model: m, Vectors: vecs, InputTokens: er.Usage.PromptTokens}, nil
-}
-
-func validate(req clients.EmbedRequest) error {
-	switch {
-	case len(req.Input) == 0:
-		return fmt.Errorf("%w: no inputs", ErrInvalidRequest)
-	case len(req.Input) > MaxInputs:
-		return fmt.Errorf("%w: %d inputs, at most %d per request", ErrInvalidRequest, len(req.Input), MaxInputs)
-	}
-	for i, s := range req.Input {
-		if s == "" {
-			return fmt.Errorf("%w: input %d is empty", ErrInvalidRequest, i)
-		}
-	}
-	return nil
 }
 
 // vectors puts the answer's vectors in input order and checks that there

@@ -12,11 +12,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/llmq/llmq/clients"
 	"github.com/llmq/llmq/clients/openai"
@@ -111,7 +113,7 @@ func TestEmbed(t *testing.T) {
 			}
 			for i, in := range tt.req.Input {
 				want := simulator.Vector(in, tt.wantDim)
-				if !equal(got.Vectors[i], want) {
+				if !slices.Equal(got.Vectors[i], want) {
 					t.Fatalf("vector %d (len %d) differs from simulator.Vector(input %d, %d)", i, len(got.Vectors[i]), i, tt.wantDim)
 				}
 			}
@@ -125,19 +127,6 @@ func manyTexts(n int) []string {
 		out[i] = fmt.Sprintf("text number %d", i)
 	}
 	return out
-}
-
-// equal compares bit for bit.
-func equal(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestEmbedRequestOnTheWire checks the request body and headers as a server
@@ -271,7 +260,7 @@ func TestEmbedResponseShapes(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i := range tt.want {
-				if !equal(got.Vectors[i], tt.want[i]) {
+				if !slices.Equal(got.Vectors[i], tt.want[i]) {
 					t.Errorf("vector %d = %v, want %v", i, got.Vectors[i], tt.want[i])
 				}
 			}
@@ -538,22 +527,18 @@ func TestEmbedReusesConnections(t *testing.T) {
 			if n := f.sim.Stats().Connections; n != 1 {
 				t.Errorf("20 sequential calls used %d connections, want 1", n)
 			}
-			var wg sync.WaitGroup
-			errs := make(chan error, concurrency)
+			var g errgroup.Group
 			for w := range concurrency {
-				wg.Go(func() {
+				g.Go(func() error {
 					for i := range perWorker {
-						_, err := f.client.Embed(t.Context(), clients.EmbedRequest{Input: []string{fmt.Sprint("worker ", w, " call ", i)}})
-						if err != nil {
-							errs <- err
-							return
+						if _, err := f.client.Embed(t.Context(), clients.EmbedRequest{Input: []string{fmt.Sprint("worker ", w, " call ", i)}}); err != nil {
+							return err
 						}
 					}
+					return nil
 				})
 			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
+			if err := g.Wait(); err != nil {
 				t.Fatal(err)
 			}
 			st := f.sim.Stats()

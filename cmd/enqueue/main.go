@@ -131,11 +131,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	cfg, err := config.Load[config.EnqueueEnv]()
-	if err != nil {
-		fmt.Fprintf(stderr, "enqueue: %v\n", err)
-		return exitUsage
+	var logger *slog.Logger
+	if err == nil {
+		logger, err = telemetry.NewLogger(stderr, cfg.Log)
 	}
-	logger, err := telemetry.NewLogger(stderr, cfg.Log)
 	if err != nil {
 		fmt.Fprintf(stderr, "enqueue: %v\n", err)
 		return exitUsage

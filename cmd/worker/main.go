@@ -65,21 +65,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	cfg, err := config.Load[config.WorkerEnv]()
-	if err != nil {
-		fmt.Fprintf(stderr, "worker: %v\n", err)
-		return exitConfig
+	var logger *slog.Logger
+	if err == nil {
+		logger, err = telemetry.NewLogger(stderr, cfg.Log)
 	}
-	logger, err := telemetry.NewLogger(stderr, cfg.Log)
+	stopProfile := func() {}
+	if err == nil {
+		stopProfile, err = startCPUProfile(os.Getenv(cpuProfileEnv))
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "worker: %v\n", err)
 		return exitConfig
 	}
 	redis.SetLogger(redisLogger{logger})
-	stopProfile, err := startCPUProfile(os.Getenv(cpuProfileEnv))
-	if err != nil {
-		fmt.Fprintf(stderr, "worker: %v\n", err)
-		return exitConfig
-	}
 	defer stopProfile()
 	if err := serve(ctx, cfg, logger); err != nil {
 		logger.Error("worker stopped", slog.String("error", err.Error()))

@@ -1,11 +1,9 @@
 package failover
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -57,7 +55,7 @@ func TestSentinelFailover(t *testing.T) {
 	}
 
 	// The job is in Redis, and on the replica, before any worker starts.
-	itemsFile := writeItems(t, dir, items)
+	itemsFile := proctest.WriteItems(t, dir, items)
 	env := proctest.Environ("REDIS_URL=" + redisURL)
 	enq := proctest.Start(t, bin["enqueue"], env, "embed", "--file", itemsFile, "--batch-size", "10")
 	if code := enq.Wait(t, 2*time.Minute); code != 0 {
@@ -135,57 +133,12 @@ func TestSentinelFailover(t *testing.T) {
 			t.Errorf("enqueue of the same job again said:\n%s\nwant %q: the job known, every item done", again.Stderr.String(), want)
 		}
 	}
-	checkResults(t, out, items)
+	proctest.CheckResults(t, out, items)
 
 	inputs := simInputs(t, simURL)
 	t.Logf("failover: master %s killed (SIGKILL) after %d of %d tasks; sentinels promoted %s within %s; all %d tasks completed, 0 archived, %d items results present; %d task(s) ran twice (%d inputs embedded for %d items)",
 		primary.Addr(), doneBefore, taskCount, replica.Addr(), promoted.Round(100*time.Millisecond), taskCount, items,
 		(inputs-items)/batch, inputs, items)
-}
-
-func writeItems(t *testing.T, dir string, n int) string {
-	t.Helper()
-	path := filepath.Join(dir, "items.jsonl")
-	var b strings.Builder
-	for i := range n {
-		fmt.Fprintf(&b, `{"id":"item-%05d","text":"item %d of the job"}`+"\n", i, i)
-	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// checkResults checks that the results file holds one embedding for each
-// of the n items.
-func checkResults(t *testing.T, path string, n int) {
-	t.Helper()
-	file, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer file.Close()
-	seen := make(map[string]bool, n)
-	sc := bufio.NewScanner(file)
-	for sc.Scan() {
-		var r struct {
-			ID        string    `json:"id"`
-			Embedding []float32 `json:"embedding"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("result line %d: %v", len(seen)+1, err)
-		}
-		if seen[r.ID] || len(r.Embedding) == 0 {
-			t.Fatalf("item %s: duplicate or empty result", r.ID)
-		}
-		seen[r.ID] = true
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(seen) != n {
-		t.Fatalf("%d results, want %d", len(seen), n)
-	}
 }
 
 func simInputs(t *testing.T, simURL string) int64 {

@@ -1,11 +1,9 @@
 package scaling
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -103,28 +101,6 @@ func (f *fixture) simStats(t *testing.T) (inputs, embedRequests int64, byStatus 
 	return st.Inputs, st.ByPath["/v1/embeddings"], st.ByStatus
 }
 
-// writeItems writes n JSONL items with ids item-00000... and returns the
-// file's path.
-func (f *fixture) writeItems(t *testing.T, n int) string {
-	t.Helper()
-	path := filepath.Join(f.dir, "items.jsonl")
-	file, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := bufio.NewWriter(file)
-	for i := range n {
-		fmt.Fprintf(w, `{"id":"item-%05d","text":"item %d of the job: some text to embed"}`+"\n", i, i)
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := file.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // startJob runs "enqueue embed --file items --batch-size 10 --wait" in the
 // background; the job is done when the process exits.
 func (f *fixture) startJob(t *testing.T, items string) (*proctest.Process, string) {
@@ -133,47 +109,6 @@ func (f *fixture) startJob(t *testing.T, items string) (*proctest.Process, strin
 	p := proctest.Start(t, bin["enqueue"], proctest.Environ("REDIS_URL="+f.redis.URL()),
 		"embed", "--file", items, "--batch-size", "10", "--concurrency", "32", "--wait", "--out", out)
 	return p, out
-}
-
-// checkResults checks that the results file holds one embedding for each of
-// the n items, and nothing else.
-func checkResults(t *testing.T, path string, n int) {
-	t.Helper()
-	file, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer file.Close()
-	seen := make(map[string]bool, n)
-	sc := bufio.NewScanner(file)
-	sc.Buffer(make([]byte, 0, 1<<20), 1<<24)
-	for sc.Scan() {
-		var r struct {
-			ID        string    `json:"id"`
-			Embedding []float32 `json:"embedding"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("result line %d: %v", len(seen)+1, err)
-		}
-		if seen[r.ID] {
-			t.Fatalf("item %s has two results", r.ID)
-		}
-		if len(r.Embedding) == 0 {
-			t.Fatalf("item %s has an empty embedding", r.ID)
-		}
-		seen[r.ID] = true
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(seen) != n {
-		t.Fatalf("%d results, want %d", len(seen), n)
-	}
-	for i := range n {
-		if id := fmt.Sprintf("item-%05d", i); !seen[id] {
-			t.Fatalf("no result for %s", id)
-		}
-	}
 }
 
 // TestThreeWorkersShareAJob: 3 workers drain a 20,000-item job (2,000
@@ -189,11 +124,11 @@ func TestThreeWorkersShareAJob(t *testing.T) {
 		workers = append(workers, f.startWorker(t, fmt.Sprintf("worker-%d", i+1), "WORKER_CONCURRENCY=8"))
 	}
 
-	job, out := f.startJob(t, f.writeItems(t, items))
+	job, out := f.startJob(t, proctest.WriteItems(t, f.dir, items))
 	if code := job.Wait(t, 8*time.Minute); code != 0 {
 		t.Fatalf("enqueue --wait exited %d:\n%s", code, job.Stderr.String())
 	}
-	checkResults(t, out, items)
+	proctest.CheckResults(t, out, items)
 
 	inputs, requests, byStatus := f.simStats(t)
 	if inputs != items || requests != taskCount {
@@ -229,7 +164,7 @@ func TestWorkersJoinAndLeave(t *testing.T) {
 	f := setup(t, 300*time.Millisecond)
 	a := f.startWorker(t, "worker-a", "WORKER_CONCURRENCY=4")
 	b := f.startWorker(t, "worker-b", "WORKER_CONCURRENCY=4", "SHUTDOWN_TIMEOUT=1ms")
-	job, out := f.startJob(t, f.writeItems(t, items))
+	job, out := f.startJob(t, proctest.WriteItems(t, f.dir, items))
 
 	completed := func() int {
 		info, err := f.inspector.GetQueueInfo(tasks.QueueEmbeddings)
@@ -270,7 +205,7 @@ func TestWorkersJoinAndLeave(t *testing.T) {
 	if code := job.Wait(t, 5*time.Minute); code != 0 {
 		t.Fatalf("enqueue --wait exited %d:\n%s", code, job.Stderr.String())
 	}
-	checkResults(t, out, items)
+	proctest.CheckResults(t, out, items)
 	for _, id := range requeued {
 		info, err := f.inspector.GetTaskInfo(tasks.QueueEmbeddings, id)
 		if err != nil || info.State != asynq.TaskStateCompleted || info.Retried != 0 {

@@ -1,9 +1,14 @@
 package proctest
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -68,4 +73,61 @@ func StartWorker(t testing.TB, bin string, vars ...string) (*Process, string) {
 		t.Fatalf("%v:\n%s", err, tail(p.Stderr.String(), 4096))
 	}
 	return p, addr
+}
+
+// WriteItems writes a job's input of n items, with ids item-00000 on, to
+// items.jsonl in dir and returns its path.
+func WriteItems(t testing.TB, dir string, n int) string {
+	t.Helper()
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, `{"id":"item-%05d","text":"item %d of the job: some text to embed"}`+"\n", i, i)
+	}
+	path := filepath.Join(dir, "items.jsonl")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// CheckResults checks that the results file of a job written by
+// WriteItems holds one embedding for each of its n items, and nothing
+// else.
+func CheckResults(t testing.TB, path string, n int) {
+	t.Helper()
+	file, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	seen := make(map[string]bool, n)
+	sc := bufio.NewScanner(file)
+	sc.Buffer(make([]byte, 0, 1<<20), 1<<24)
+	for sc.Scan() {
+		var r struct {
+			ID        string    `json:"id"`
+			Embedding []float32 `json:"embedding"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("result line %d: %v", len(seen)+1, err)
+		}
+		if seen[r.ID] {
+			t.Fatalf("item %s has two results", r.ID)
+		}
+		if len(r.Embedding) == 0 {
+			t.Fatalf("item %s has an empty embedding", r.ID)
+		}
+		seen[r.ID] = true
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != n {
+		t.Fatalf("%d results, want %d", len(seen), n)
+	}
+	for i := range n {
+		if id := fmt.Sprintf("item-%05d", i); !seen[id] {
+			t.Fatalf("no result for %s", id)
+		}
+	}
 }
