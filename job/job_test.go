@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,10 +33,23 @@ const dim = 8
 // runs the embed handler with a job Recorder, as cmd/worker wires them.
 func setup(t *testing.T) redis.UniversalClient {
 	t.Helper()
+	return setupProvider(t, nil)
+}
+
+// setupProvider is setup with the simulator's handler wrapped by wrap,
+// unless it is nil.
+func setupProvider(t *testing.T, wrap func(http.Handler) http.Handler) redis.UniversalClient {
+	t.Helper()
 	srvRedis := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srvRedis.Addr()})
 	t.Cleanup(func() { rdb.Close() })
-	ts := simulator.Start(simulator.New(simulator.Config{Dim: dim}), false)
+	sim := simulator.New(simulator.Config{Dim: dim})
+	var ts *httptest.Server
+	if wrap == nil {
+		ts = simulator.Start(sim, false)
+	} else {
+		ts = httptest.NewServer(wrap(sim))
+	}
 	t.Cleanup(ts.Close)
 	hc, _, err := clients.NewHTTPClient(clients.Config{MaxIdleConns: 4, Timeout: 5 * time.Second})
 	if err != nil {
