@@ -12,8 +12,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/llmq/llmq/job"
 	"github.com/llmq/llmq/simulator"
+	"github.com/llmq/llmq/tasks"
 )
 
 // flaky wraps the simulator: while failing is set, a request holding
@@ -160,5 +163,52 @@ func TestRetryRefused(t *testing.T) {
 	}
 	if _, err := job.Retry(ctx, rdb, sum.ID, nil); !errors.Is(err, job.ErrCancelled) {
 		t.Errorf("cancelled job: %v, want ErrCancelled", err)
+	}
+}
+
+// TestTaskSetReplacesArchived sends a task that fails for good (401), then
+// the same task again once the provider accepts it: the archived task is
+// replaced and runs again, and the result is the new run's.
+func TestTaskSetReplacesArchived(t *testing.T) {
+	f := &flaky{}
+	f.failing.Store(true)
+	rdb := setupProvider(t, f.wrap)
+	ctx := context.Background()
+	const text = "locked text"
+	send := func() (*job.TaskSetSummary, *asynq.TaskInfo) {
+		t.Helper()
+		set := job.NewTaskSet(ctx, rdb, nil, "", 1)
+		err := set.Add(ctx, tasks.TypeEmbed, []string{"1"}, func(headers map[string]string) (*asynq.Task, error) {
+			return tasks.NewEmbedTaskWithHeaders(tasks.EmbedPayload{Texts: []string{text}}, headers)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := set.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got *asynq.TaskInfo
+		if err := set.Follow(ctx, func(_ job.Task, info *asynq.TaskInfo) error { got = info; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return sum, got
+	}
+	sum, info := send()
+	if sum.Enqueued != 1 || info.State != asynq.TaskStateArchived {
+		t.Fatalf("first send: %+v, task %s; want enqueued and archived", sum, info.State)
+	}
+	f.failing.Store(false)
+	sum, info = send()
+	if sum.Enqueued != 1 || sum.Replaced != 1 || sum.Existing != 0 || info.State != asynq.TaskStateCompleted {
+		t.Fatalf("second send: %+v, task %s (%s); want the archived task replaced and completed", sum, info.State, info.LastErr)
+	}
+	res, err := tasks.DecodeEmbedResult(info.Result)
+	if err != nil || fmt.Sprint(res.Vectors[0]) != fmt.Sprint(simulator.Vector(text, dim)) {
+		t.Errorf("result %v, %v; want the text's vector", res, err)
+	}
+	// Completed now: sending it again follows the completed task.
+	if sum, info = send(); sum.Existing != 1 || sum.Replaced != 0 || info.State != asynq.TaskStateCompleted {
+		t.Errorf("third send: %+v, task %s; want the completed task kept", sum, info.State)
 	}
 }

@@ -72,6 +72,9 @@ func (q *queue) finish(ctx context.Context, write resultWriter) error {
 	if sum.Existing > 0 {
 		fmt.Fprintf(q.env.stderr, "; %d task(s) were already queued", sum.Existing)
 	}
+	if sum.Replaced > 0 {
+		fmt.Fprintf(q.env.stderr, "; %d failed task(s) replaced to run again", sum.Replaced)
+	}
 	fmt.Fprintln(q.env.stderr)
 	if !q.env.opts.wait && q.env.opts.out == "" {
 		for _, t := range sum.Tasks {
