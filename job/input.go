@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/llmq/llmq/tasks"
 )
@@ -173,6 +174,9 @@ func (r *Reader) bad(format string, args ...any) error {
 }
 
 func (r *Reader) parse(b []byte) (Item, error) {
+	if !utf8.Valid(b) {
+		return Item{}, r.bad("not valid UTF-8 (at byte %d)", invalidUTF8(b))
+	}
 	var l inputLine
 	if err := json.Unmarshal(b, &l); err != nil {
 		var te *json.UnmarshalTypeError
@@ -310,4 +314,17 @@ func (r *Reader) checkText(t, where string) error {
 		return r.bad("%stext too long: about %d tokens (estimated), at most %d", where, n, r.limits.InputTokens)
 	}
 	return nil
+}
+
+// invalidUTF8 returns the offset of the first byte of b that is not valid
+// UTF-8.
+func invalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
 }
