@@ -28,7 +28,7 @@ const (
 
 // MaxLineBytes is the longest input line read. A longer line is reported
 // and skipped; no text within the token limit comes near it.
-const MaxLineBytes = 1 << 20
+const MaxLineBytes = tasks.MaxTextBytes
 
 // batchURL is the only Batch API endpoint jobs run.
 const batchURL = "/v1/embeddings"
@@ -63,11 +63,16 @@ type Item struct {
 // Limits bound what one item and one provider request may hold.
 type Limits struct {
 	// InputTokens is the most tokens one text may hold, by
-	// tasks.EstimateTokens. Default tasks.MaxInputTokens.
+	// tasks.CheckTokens. Default tasks.MaxInputTokens.
 	InputTokens int
 	// RequestTokens is the most tokens one request (one task) may hold.
 	// Default tasks.MaxRequestTokens.
 	RequestTokens int
+	// Provider and Model choose the tokenizer (tasks.Encoding) that counts
+	// a text exactly when its estimate is over a limit; Batch API lines
+	// name their own model. Without a known tokenizer a text is not
+	// refused on its estimate.
+	Provider, Model string
 }
 
 func (l Limits) withDefaults() Limits {
@@ -289,7 +294,6 @@ func (r *Reader) batchItem(l *inputLine) (Item, error) {
 	case len(it.Texts) > tasks.MaxEmbedInputs:
 		return Item{}, r.bad("body.input holds %d texts, at most %d", len(it.Texts), tasks.MaxEmbedInputs)
 	}
-	total := 0
 	for i, t := range it.Texts {
 		where := ""
 		if len(it.Texts) > 1 {
@@ -301,19 +305,35 @@ func (r *Reader) batchItem(l *inputLine) (Item, error) {
 		if err := r.checkText(t, where); err != nil {
 			return Item{}, err
 		}
-		total += tasks.EstimateTokens(t)
 	}
-	if total > r.limits.RequestTokens {
-		return Item{}, r.bad("body.input holds about %d tokens, at most %d per request", total, r.limits.RequestTokens)
+	if c := tasks.CheckTokens(r.encoding(), r.limits.RequestTokens, it.Texts...); c.Over {
+		return Item{}, r.bad("body.input holds %s, at most %d per request", tokenCount(c), r.limits.RequestTokens)
 	}
 	return it, nil
 }
 
 func (r *Reader) checkText(t, where string) error {
-	if n := tasks.EstimateTokens(t); n > r.limits.InputTokens {
-		return r.bad("%stext too long: about %d tokens (estimated), at most %d", where, n, r.limits.InputTokens)
+	if c := tasks.CheckTokens(r.encoding(), r.limits.InputTokens, t); c.Over {
+		return r.bad("%stext too long: %s, at most %d", where, tokenCount(c), r.limits.InputTokens)
 	}
 	return nil
+}
+
+// encoding is the tokenizer of the input's model.
+func (r *Reader) encoding() string {
+	model := r.limits.Model
+	if r.Format == FormatBatch {
+		model = r.Model
+	}
+	return tasks.Encoding(r.limits.Provider, model)
+}
+
+// tokenCount says how many tokens c counted, and how.
+func tokenCount(c tasks.TokenCheck) string {
+	if c.Exact {
+		return fmt.Sprintf("%d tokens", c.Tokens)
+	}
+	return fmt.Sprintf("about %d tokens (estimated)", c.Tokens)
 }
 
 // invalidUTF8 returns the offset of the first byte of b that is not valid

@@ -91,6 +91,9 @@ func (s Spec) withDefaults() Spec {
 		s.Producer = telemetry.NewProducer(telemetry.Providers{})
 	}
 	s.Limits = s.Limits.withDefaults()
+	if s.Limits.Provider == "" && s.Limits.Model == "" {
+		s.Limits.Provider, s.Limits.Model = s.Provider, s.Model
+	}
 	return s
 }
 
