@@ -103,6 +103,8 @@ type Reader struct {
 	Dimensions int
 	Encoding   string
 	settled    bool
+	enc        string // tokenizer, once encSet
+	encSet     bool
 }
 
 // NewReader returns a Reader of r with the given limits.
@@ -319,13 +321,17 @@ func (r *Reader) checkText(t, where string) error {
 	return nil
 }
 
-// encoding is the tokenizer of the input's model.
+// encoding is the tokenizer of the input's model, found once the format
+// and the model are known.
 func (r *Reader) encoding() string {
-	model := r.limits.Model
-	if r.Format == FormatBatch {
-		model = r.Model
+	if !r.encSet {
+		model := r.limits.Model
+		if r.Format == FormatBatch {
+			model = r.Model
+		}
+		r.enc, r.encSet = tasks.Encoding(r.limits.Provider, model), true
 	}
-	return tasks.Encoding(r.limits.Provider, model)
+	return r.enc
 }
 
 // tokenCount says how many tokens c counted, and how.
