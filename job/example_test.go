@@ -38,7 +38,7 @@ func exampleRedis() (rdb redis.UniversalClient, stop func()) {
 func ExampleSubmission_Run() {
 	rdb, stopRedis := exampleRedis()
 	defer stopRedis()
-	stopWorker, err := startWorker(rdb, 2) // a worker, as cmd/worker runs it
+	stopWorker, err := startWorker(rdb, 2, nil) // a worker, as cmd/worker runs it
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func ExampleSubmission_Run() {
 func ExampleTaskSet() {
 	rdb, stopRedis := exampleRedis()
 	defer stopRedis()
-	stopWorker, err := startWorker(rdb, 2)
+	stopWorker, err := startWorker(rdb, 2, nil)
 	if err != nil {
 		log.Fatal(err)
 	}

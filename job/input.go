@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/llmq/llmq/tasks"
 )
@@ -27,7 +28,7 @@ const (
 
 // MaxLineBytes is the longest input line read. A longer line is reported
 // and skipped; no text within the token limit comes near it.
-const MaxLineBytes = 1 << 20
+const MaxLineBytes = tasks.MaxTextBytes
 
 // batchURL is the only Batch API endpoint jobs run.
 const batchURL = "/v1/embeddings"
@@ -62,11 +63,16 @@ type Item struct {
 // Limits bound what one item and one provider request may hold.
 type Limits struct {
 	// InputTokens is the most tokens one text may hold, by
-	// tasks.EstimateTokens. Default tasks.MaxInputTokens.
+	// tasks.CheckTokens. Default tasks.MaxInputTokens.
 	InputTokens int
 	// RequestTokens is the most tokens one request (one task) may hold.
 	// Default tasks.MaxRequestTokens.
 	RequestTokens int
+	// Provider and Model choose the tokenizer (tasks.Encoding) that counts
+	// a text exactly when its estimate is over a limit; Batch API lines
+	// name their own model. Without a known tokenizer a text is not
+	// refused on its estimate.
+	Provider, Model string
 }
 
 func (l Limits) withDefaults() Limits {
@@ -97,6 +103,8 @@ type Reader struct {
 	Dimensions int
 	Encoding   string
 	settled    bool
+	enc        string // tokenizer, once encSet
+	encSet     bool
 }
 
 // NewReader returns a Reader of r with the given limits.
@@ -173,6 +181,9 @@ func (r *Reader) bad(format string, args ...any) error {
 }
 
 func (r *Reader) parse(b []byte) (Item, error) {
+	if !utf8.Valid(b) {
+		return Item{}, r.bad("not valid UTF-8 (at byte %d)", invalidUTF8(b))
+	}
 	var l inputLine
 	if err := json.Unmarshal(b, &l); err != nil {
 		var te *json.UnmarshalTypeError
@@ -285,7 +296,6 @@ func (r *Reader) batchItem(l *inputLine) (Item, error) {
 	case len(it.Texts) > tasks.MaxEmbedInputs:
 		return Item{}, r.bad("body.input holds %d texts, at most %d", len(it.Texts), tasks.MaxEmbedInputs)
 	}
-	total := 0
 	for i, t := range it.Texts {
 		where := ""
 		if len(it.Texts) > 1 {
@@ -297,17 +307,50 @@ func (r *Reader) batchItem(l *inputLine) (Item, error) {
 		if err := r.checkText(t, where); err != nil {
 			return Item{}, err
 		}
-		total += tasks.EstimateTokens(t)
 	}
-	if total > r.limits.RequestTokens {
-		return Item{}, r.bad("body.input holds about %d tokens, at most %d per request", total, r.limits.RequestTokens)
+	if c := tasks.CheckTokens(r.encoding(), r.limits.RequestTokens, it.Texts...); c.Over {
+		return Item{}, r.bad("body.input holds %s, at most %d per request", tokenCount(c), r.limits.RequestTokens)
 	}
 	return it, nil
 }
 
 func (r *Reader) checkText(t, where string) error {
-	if n := tasks.EstimateTokens(t); n > r.limits.InputTokens {
-		return r.bad("%stext too long: about %d tokens (estimated), at most %d", where, n, r.limits.InputTokens)
+	if c := tasks.CheckTokens(r.encoding(), r.limits.InputTokens, t); c.Over {
+		return r.bad("%stext too long: %s, at most %d", where, tokenCount(c), r.limits.InputTokens)
 	}
 	return nil
+}
+
+// encoding is the tokenizer of the input's model, found once the format
+// and the model are known.
+func (r *Reader) encoding() string {
+	if !r.encSet {
+		model := r.limits.Model
+		if r.Format == FormatBatch {
+			model = r.Model
+		}
+		r.enc, r.encSet = tasks.Encoding(r.limits.Provider, model), true
+	}
+	return r.enc
+}
+
+// tokenCount says how many tokens c counted, and how.
+func tokenCount(c tasks.TokenCheck) string {
+	if c.Exact {
+		return fmt.Sprintf("%d tokens", c.Tokens)
+	}
+	return fmt.Sprintf("about %d tokens (estimated)", c.Tokens)
+}
+
+// invalidUTF8 returns the offset of the first byte of b that is not valid
+// UTF-8.
+func invalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
 }

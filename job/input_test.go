@@ -38,7 +38,7 @@ func TestReaderSimple(t *testing.T) {
 not json
 {"id": "b", "text": ""}
 {"id": "c"}
-{"id": "d", "text": "` + strings.Repeat("x", 40) + `"}
+{"id": "d", "text": "` + strings.TrimSpace(strings.Repeat("x y ", 10)) + `"}
 {"custom_id": "e", "method": "POST", "url": "/v1/embeddings", "body": {"input": "x"}}
 {"id": "f", "text": "last, no newline"}`
 	r, items, bad := readAll(t, in, Limits{InputTokens: 10})
@@ -59,7 +59,7 @@ not json
 			t.Errorf("item %d = %+v, want %+v", i, items[i], want[i])
 		}
 	}
-	wantBad := map[int]string{5: "not a JSON object", 6: "empty", 7: `no "text"`, 8: "text too long: about 14 tokens (estimated), at most 10", 9: "Batch API request line"}
+	wantBad := map[int]string{5: "not a JSON object", 6: "empty", 7: `no "text"`, 8: "text too long: 20 tokens, at most 10", 9: "Batch API request line"}
 	if len(bad) != len(wantBad) {
 		t.Fatalf("bad lines %v, want lines %v", bad, wantBad)
 	}

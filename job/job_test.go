@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,10 +33,17 @@ const dim = 8
 // runs the embed handler with a job Recorder, as cmd/worker wires them.
 func setup(t *testing.T) redis.UniversalClient {
 	t.Helper()
+	return setupProvider(t, nil)
+}
+
+// setupProvider is setup with the simulator's handler wrapped by wrap,
+// unless it is nil.
+func setupProvider(t *testing.T, wrap func(http.Handler) http.Handler) redis.UniversalClient {
+	t.Helper()
 	srvRedis := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srvRedis.Addr()})
 	t.Cleanup(func() { rdb.Close() })
-	stop, err := startWorker(rdb, dim)
+	stop, err := startWorker(rdb, dim, wrap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,9 +53,16 @@ func setup(t *testing.T) redis.UniversalClient {
 
 // startWorker starts the simulator, with vectors of dim dimensions, and an
 // in-process asynq server on rdb that runs the embed handler with a job
-// Recorder, as cmd/worker wires them. stop ends both.
-func startWorker(rdb redis.UniversalClient, dim int) (stop func(), err error) {
-	ts := simulator.Start(simulator.New(simulator.Config{Dim: dim}), false)
+// Recorder, as cmd/worker wires them; wrap, unless nil, wraps the
+// simulator's handler. stop ends both.
+func startWorker(rdb redis.UniversalClient, dim int, wrap func(http.Handler) http.Handler) (stop func(), err error) {
+	sim := simulator.New(simulator.Config{Dim: dim})
+	var ts *httptest.Server
+	if wrap == nil {
+		ts = simulator.Start(sim, false)
+	} else {
+		ts = httptest.NewServer(wrap(sim))
+	}
 	hc, _, err := clients.NewHTTPClient(clients.Config{MaxIdleConns: 4, Timeout: 5 * time.Second})
 	if err != nil {
 		ts.Close()

@@ -20,12 +20,14 @@ import (
 //	llmq:job:{ID}:done   STRING  bitmap: batch n has finished
 //	llmq:job:{ID}:dups   HASH    batch n → JSON list of the Dups among its items
 //	llmq:job:{ID}:cancelled HASH batch n → payload of a batch Cancel removed
+//	llmq:job:{ID}:retry  HASH    batch n → payload Retry sent, and
+//	                             "n.result" → the result it ran again from
 //
 // Tasks are asynq's own: asynq:{QUEUE}:t:ID:n for batch n. Every key
 // expires RESULT_RETENTION after the job's last activity.
 func keys(id string) []string {
 	base := "llmq:job:{" + id + "}"
-	return []string{base, base + ":sent", base + ":run", base + ":done", base + ":dups", base + ":cancelled"}
+	return []string{base, base + ":sent", base + ":run", base + ":done", base + ":dups", base + ":cancelled", base + ":retry"}
 }
 
 const (
@@ -35,6 +37,7 @@ const (
 	keyDone
 	keyDups
 	keyCancelled
+	keyRetry
 )
 
 func key(id string, which int) string { return keys(id)[which] }

@@ -24,6 +24,9 @@ type Enqueued struct {
 	// Existed is true when asynq still held a task of the same ID
 	// (asynq.ErrTaskIDConflict): nothing was sent, and that is no error.
 	Existed bool
+	// Replaced is true when the task took the place of an archived task of
+	// the same ID (TaskSet does that; Enqueue never does).
+	Replaced bool
 }
 
 // Enqueue is the one way llmq's producers send a task. It starts the
@@ -135,14 +138,17 @@ type TaskSet struct {
 	queue     string
 	sender    *sender
 
-	mu    sync.Mutex
-	tasks []Task
+	mu       sync.Mutex
+	tasks    []Task
+	replaced int
 }
 
 // NewTaskSet returns a TaskSet that sends through rdb, which the caller
 // owns and closes, at most concurrency tasks at a time; ctx bounds the
 // sending. queue is the queue the tasks are sent to when their options
-// name one, empty for their type's (tasks.QueueFor).
+// name one, empty for their type's (tasks.QueueFor). A task whose ID
+// asynq holds archived (it failed for good) is replaced by the new one and
+// runs again; one still queued, running or completed is followed as it is.
 func NewTaskSet(ctx context.Context, rdb redis.UniversalClient, producer *telemetry.Producer, queue string, concurrency int) *TaskSet {
 	if producer == nil {
 		producer = telemetry.NewProducer(telemetry.Providers{})
@@ -175,12 +181,15 @@ func (s *TaskSet) Add(ctx context.Context, taskType string, items []string, buil
 	s.tasks = append(s.tasks, Task{Items: items})
 	s.mu.Unlock()
 	s.sender.goSend(func(ctx context.Context) (bool, error) {
-		e, err := p.enqueue(ctx, s.client)
+		e, err := p.enqueueReplacing(ctx, s.client, s.inspector, s.queueOf(p.task))
 		if err != nil {
 			return false, fmt.Errorf("enqueue task %d: %w", seq+1, err)
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		if e.Replaced {
+			s.replaced++
+		}
 		r := &s.tasks[seq]
 		if e.Existed {
 			r.ID, r.Queue = tasks.ID(e.Task), s.queueOf(e.Task)
@@ -205,8 +214,9 @@ type TaskSetSummary struct {
 	// Tasks are the tasks in the order they were added.
 	Tasks []Task
 	// Enqueued and Existing count the tasks sent now and those that were
-	// already queued.
-	Enqueued, Existing int
+	// already queued. Replaced counts those among Enqueued that took the
+	// place of an archived task of the same ID.
+	Enqueued, Existing, Replaced int
 }
 
 // Wait waits until every added task is in Redis.
@@ -217,7 +227,7 @@ func (s *TaskSet) Wait() (*TaskSetSummary, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &TaskSetSummary{Tasks: s.tasks, Enqueued: enqueued, Existing: existing}, nil
+	return &TaskSetSummary{Tasks: s.tasks, Enqueued: enqueued, Existing: existing, Replaced: s.replaced}, nil
 }
 
 // FollowInterval is how often Follow asks Redis for the tasks' states

@@ -8,24 +8,25 @@ import (
 )
 
 // Status is a job's manifest and counts, read from its Redis hash without
-// touching its tasks.
+// touching its tasks. Its JSON keys are the snake_case json tags of its
+// fields and of Manifest's and Counters'.
 type Status struct {
 	Manifest
 	Counters
 	// Total is the number of unique items to embed: exact once the job is
 	// submitted, until then the input's line count.
-	Total int
+	Total int `json:"total"`
 	// Pending counts the items queued and not yet running, or waiting for
 	// a retry.
-	Pending int
+	Pending int `json:"pending"`
 	// Submitting is true until every batch has been enqueued.
-	Submitting bool
+	Submitting bool `json:"submitting"`
 	// Finished is true once every batch has finished, done or failed, or
 	// was removed by Cancel.
-	Finished bool
+	Finished bool `json:"finished"`
 	// Rate is items finished per second, from the first batch started to
 	// the last one finished; 0 before one has finished.
-	Rate float64
+	Rate float64 `json:"rate"`
 }
 
 // GetStatus reads the job's status.

@@ -30,6 +30,10 @@ const DefaultBatchSize = 128
 // lines: nothing was enqueued.
 var ErrStrict = errors.New("bad input lines: nothing enqueued")
 
+// ErrNoItems is returned by Submit for an input without a valid line:
+// no job is made.
+var ErrNoItems = errors.New("no items")
+
 // Spec says what to submit.
 type Spec struct {
 	// Path is the input file, read twice; see Spool for standard input.
@@ -87,6 +91,9 @@ func (s Spec) withDefaults() Spec {
 		s.Producer = telemetry.NewProducer(telemetry.Providers{})
 	}
 	s.Limits = s.Limits.withDefaults()
+	if s.Limits.Provider == "" && s.Limits.Model == "" {
+		s.Limits.Provider, s.Limits.Model = s.Provider, s.Model
+	}
 	return s
 }
 
@@ -147,6 +154,9 @@ func (s *Submission) Run(ctx context.Context, bad func(*LineError)) (*Summary, e
 		return nil, err
 	}
 	s.lines.Store(int64(lines))
+	if lines == 0 {
+		return nil, fmt.Errorf("%w in %s", ErrNoItems, spec.Name)
+	}
 	if spec.Strict {
 		n, err := s.validate(lines, bad)
 		if err != nil {
@@ -176,6 +186,12 @@ func (s *Submission) Run(ctx context.Context, bad func(*LineError)) (*Summary, e
 	out := &Summary{Manifest: *m}
 	if err := s.send(ctx, out, lines, bad); err != nil {
 		return nil, err
+	}
+	if out.Items == 0 {
+		if err := s.rdb.Del(ctx, keys(m.ID)...).Err(); err != nil {
+			return nil, fmt.Errorf("job %s: %w", m.ID, err)
+		}
+		return nil, fmt.Errorf("%w in %s (%d bad lines)", ErrNoItems, spec.Name, out.Skipped)
 	}
 	out.Submitted = time.Now().UnixMilli()
 	_, err = s.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {

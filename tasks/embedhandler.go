@@ -103,7 +103,7 @@ func (h *EmbedHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err := out.begin(ctx); err != nil {
 		return err
 	}
-	res, err := embedAll(ctx, emb, p)
+	res, err := embedAll(ctx, emb, p.toRun())
 	if err == nil {
 		err = out.store(ctx, res)
 	}
@@ -134,7 +134,9 @@ func (h *EmbedHandler) sink(t *asynq.Task, p EmbedPayload) (embedSink, error) {
 		}
 		return itemSink{rdb: h.items, p: p}, nil
 	case p.Job != nil && h.jobs != nil:
-		return jobSink{result: resultSink{t: t}, jobs: h.jobs, ref: *p.Job, items: p.Job.Len(len(p.Texts))}, nil
+		return jobSink{result: resultSink{t: t}, jobs: h.jobs, ref: *p.Job, items: p.Job.Len(len(p.Texts)), texts: len(p.Texts)}, nil
+	case p.Job != nil && len(p.Job.Redo) > 0:
+		return nil, fmt.Errorf("%w: a job batch run again in part needs the job's records on this worker", ErrInvalidPayload)
 	case p.Job != nil:
 		// A job batch on a worker that keeps no job counters still keeps
 		// its result, failed texts included.
@@ -188,6 +190,7 @@ type jobSink struct {
 	jobs   JobRecorder
 	ref    JobRef
 	items  int
+	texts  int
 }
 
 func (s jobSink) begin(ctx context.Context) error {
@@ -198,6 +201,23 @@ func (s jobSink) begin(ctx context.Context) error {
 }
 
 func (s jobSink) store(ctx context.Context, res *embedded) error {
+	if len(s.ref.Redo) > 0 {
+		keeper, ok := s.jobs.(JobResultKeeper)
+		if !ok {
+			return permanent(fmt.Errorf("%w: a job batch run again in part needs the batch's kept result", ErrInvalidPayload))
+		}
+		kept, err := keeper.KeptResult(ctx, s.ref)
+		if err != nil {
+			err = fmt.Errorf("job %s batch %d: %w", s.ref.ID, s.ref.Batch, err)
+			if errors.Is(err, ErrInvalidPayload) {
+				return permanent(err)
+			}
+			return err
+		}
+		if res, err = mergeRedo(kept, s.texts, s.ref.Redo, res); err != nil {
+			return permanent(fmt.Errorf("job %s batch %d: %w", s.ref.ID, s.ref.Batch, err))
+		}
+	}
 	if err := s.result.store(ctx, res); err != nil {
 		return err
 	}

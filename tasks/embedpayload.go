@@ -91,6 +91,10 @@ type JobRef struct {
 	// order, when some item has more than one (an OpenAI Batch API line
 	// whose input is an array); empty means one text per item.
 	Counts []int `json:"counts,omitempty"`
+	// Redo, when set, lists the texts (by index, increasing) that run
+	// again: the batch ran before, and the others keep the vectors or
+	// failures of that run, which the JobRecorder kept (JobResultKeeper).
+	Redo []int `json:"redo,omitempty"`
 }
 
 // Len returns the number of items of the batch, given its number of texts.
@@ -134,6 +138,9 @@ func (p EmbedPayload) Validate() error {
 			if sum != len(p.Texts) {
 				return fmt.Errorf("%w: job counts add up to %d for %d texts", ErrInvalidPayload, sum, len(p.Texts))
 			}
+		}
+		if err := checkRedo(j.Redo, len(p.Texts)); err != nil {
+			return err
 		}
 	}
 	for i, t := range p.Texts {

@@ -63,7 +63,48 @@ func (e *embedded) failedItems(j *JobRef) int {
 // embedAll embeds p's texts in requests within the provider's limits,
 // isolating the texts the provider rejects. An error it returns fails the
 // whole attempt.
+//
+// A text checkText refuses is not sent: it fails on its own, with the
+// reason, as a text the provider rejected would.
 func embedAll(ctx context.Context, emb Embedder, p EmbedPayload) (*embedded, error) {
+	var refused []textFailure
+	var keep []int
+	for i, t := range p.Texts {
+		if err := checkText(p, t); err != nil {
+			refused = append(refused, textFailure{index: i, err: err})
+		} else {
+			keep = append(keep, i)
+		}
+	}
+	if len(refused) == 0 {
+		return embedRequests(ctx, emb, p)
+	}
+	out := &embedded{vectors: make([][]float32, len(p.Texts)), errs: refused}
+	if len(keep) == 0 {
+		return out, nil
+	}
+	q := p
+	q.Texts, q.IDs = make([]string, len(keep)), nil
+	for k, i := range keep {
+		q.Texts[k] = p.Texts[i]
+	}
+	res, err := embedRequests(ctx, emb, q)
+	if err != nil {
+		return nil, err
+	}
+	out.model, out.tokens, out.requests = res.model, res.tokens, res.requests
+	for k, i := range keep {
+		out.vectors[i] = res.vectors[k]
+	}
+	for _, f := range res.errs {
+		f.index = keep[f.index]
+		out.errs = append(out.errs, f)
+	}
+	return out, nil
+}
+
+// embedRequests sends p's texts in requests within the provider's limits.
+func embedRequests(ctx context.Context, emb Embedder, p EmbedPayload) (*embedded, error) {
 	res := &embedded{vectors: make([][]float32, len(p.Texts))}
 	start, tokens := 0, 0
 	for i, text := range p.Texts {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
 
@@ -276,7 +277,13 @@ func readLines(env *environment, name string, fn func(n int, line []byte) error)
 		if len(strings.TrimSpace(string(line))) == 0 {
 			continue
 		}
-		if err := fn(n, line); err != nil {
+		var err error
+		if !utf8.Valid(line) {
+			err = badLine("not valid UTF-8")
+		} else {
+			err = fn(n, line)
+		}
+		if err != nil {
 			if !errors.Is(err, errBadLine) {
 				return err
 			}

@@ -187,7 +187,7 @@ func follow(ctx context.Context, rdb redis.Cmdable, env *environment, id string)
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, &interruptedError{id: id}
 		case <-time.After(followInterval):
 		}
 	}
@@ -293,20 +293,14 @@ func (c *statusCommand) run(ctx context.Context, env *environment) error {
 		return err
 	}
 	if c.asJSON {
-		return json.NewEncoder(env.stdout).Encode(st)
+		return json.NewEncoder(env.stdout).Encode(newStatusJSON(st, time.Now()))
 	}
 	printStatus(env.stdout, st)
 	return nil
 }
 
 func printStatus(w io.Writer, st *job.Status) {
-	state := "running"
-	switch {
-	case st.Submitting:
-		state = "submitting"
-	case st.Finished:
-		state = "finished"
-	}
+	state := st.State()
 	model := st.Model
 	if model == "" {
 		model = "(worker default)"

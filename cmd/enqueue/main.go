@@ -5,6 +5,7 @@
 //	enqueue embed --file docs.jsonl               # prints the job ID
 //	enqueue status JOB [--wait]
 //	enqueue results JOB --out results.jsonl --errors errors.jsonl [--delete]
+//	enqueue jobs | cancel JOB | retry JOB
 //	enqueue embed --text "hello world" --wait
 //	enqueue generate --prompt "Why is the sky blue?" --wait
 //
@@ -55,6 +56,9 @@ const usage = `Usage:
   enqueue embed    --file FILE.jsonl [flags]     submit a bulk job; prints its ID
   enqueue status   JOB [--wait] [--json]         counts, rate; --wait follows to the end
   enqueue results  JOB [--out FILE] [--errors FILE] [--format simple|batch] [--delete]
+  enqueue jobs     [--state STATE,...] [--limit N] [--json]   recent jobs: state, counts, age
+  enqueue cancel   JOB                           remove its queued tasks; running ones finish
+  enqueue retry    JOB [--wait]                  run its failed items again, same job ID
   enqueue embed    --text TEXT ... [flags]
   enqueue generate (--prompt TEXT | --file FILE.jsonl) [flags]
 
@@ -99,8 +103,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		cmd, common = &statusCommand{}, false
 	case "results":
 		cmd, common = &resultsCommand{}, false
+	case "jobs":
+		cmd, common = &jobsCommand{}, false
+	case "cancel":
+		cmd, common = &cancelCommand{}, false
+	case "retry":
+		cmd, common = &retryCommand{}, false
 	default:
-		fmt.Fprintf(stderr, "enqueue: unknown command %q (want embed, status, results or generate)\n", args[0])
+		fmt.Fprintf(stderr, "enqueue: unknown command %q (want embed, status, results, jobs, cancel, retry or generate)\n", args[0])
 		return exitUsage
 	}
 	fs := flag.NewFlagSet("enqueue "+args[0], flag.ContinueOnError)
@@ -148,6 +158,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	env := &environment{cfg: cfg, opts: *opts, producer: telemetry.NewProducer(tel.Providers), stdin: stdin, stdout: stdout, stderr: stderr}
 	if err := cmd.run(ctx, env); err != nil {
 		fmt.Fprintf(stderr, "enqueue %s: %v\n", args[0], err)
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			return exitInterrupted
+		}
 		return exitFailed
 	}
 	return exitOK

@@ -63,9 +63,15 @@ func (q *queue) finish(ctx context.Context, write resultWriter) error {
 	for _, t := range sum.Tasks {
 		items += len(t.Items)
 	}
+	if items == 0 {
+		return job.ErrNoItems
+	}
 	fmt.Fprintf(q.env.stderr, "enqueued %d task(s) with %d item(s)", sum.Enqueued, items)
 	if sum.Existing > 0 {
 		fmt.Fprintf(q.env.stderr, "; %d task(s) were already queued", sum.Existing)
+	}
+	if sum.Replaced > 0 {
+		fmt.Fprintf(q.env.stderr, "; %d failed task(s) replaced to run again", sum.Replaced)
 	}
 	fmt.Fprintln(q.env.stderr)
 	if !q.env.opts.wait && q.env.opts.out == "" {
@@ -95,6 +101,9 @@ func (q *queue) finish(ctx context.Context, write resultWriter) error {
 	})
 	if ferr := w.Flush(); err == nil {
 		err = ferr
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return fmt.Errorf("interrupted; the %d task(s) keep running, and sending the same input again follows them: %w", len(sum.Tasks), err)
 	}
 	if err != nil {
 		return err
