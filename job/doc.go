@@ -13,6 +13,9 @@
 //	GetStatus:      the manifest and counters, without touching the tasks
 //	Export:         the batches' results in input order, duplicates copied
 //	Delete:         the tasks and the job's keys
+//	Cancel:         remove the queued batches (running ones finish); Export
+//	                then reports the items not run as cancelled or expired
+//	List:           the jobs Redis knows, newest first, with their State
 //
 // Input formats (Reader): {"id", "text"} lines, or OpenAI Batch API
 // requests to /v1/embeddings ({"custom_id", "method", "url", "body"}).
