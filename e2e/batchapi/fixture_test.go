@@ -57,6 +57,11 @@ func (f *fixture) startAPI(t *testing.T, vars ...string) (*proctest.Process, str
 		"API_BATCH_SIZE=16"}, vars...)...)
 	p := proctest.Start(t, bin["api"], env)
 	p.WaitStdoutLine(t, "api listening on ", 15*time.Second)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if code, body := raw(t, "GET", "http://"+addr+path, "", nil); code != http.StatusOK {
+			t.Fatalf("api %s: %d %s", path, code, body)
+		}
+	}
 	return p, "http://" + addr
 }
 
@@ -188,4 +193,18 @@ func raw(t *testing.T, method, url, key string, body io.Reader, header ...string
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// peakRSS returns the process's peak resident memory (VmHWM), as text.
+func peakRSS(p *proctest.Process) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Cmd.Process.Pid))
+	if err != nil {
+		return "unknown"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
 }

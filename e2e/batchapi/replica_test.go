@@ -54,7 +54,7 @@ func TestReplicaKilled(t *testing.T) {
 // last byte of the output file. It asserts results, not speed.
 func TestFiftyThousand(t *testing.T) {
 	f := setup(t, "WORKER_CONCURRENCY=32")
-	_, base := f.startAPI(t, "API_BATCH_SIZE=128")
+	api, base := f.startAPI(t, "API_BATCH_SIZE=128")
 	c := sdk(base, keyA)
 	const n = 50000
 	var lines []string
@@ -71,6 +71,10 @@ func TestFiftyThousand(t *testing.T) {
 	if b.Status != openai.BatchStatusCompleted || len(out) != n || out[n-1].CustomID != fmt.Sprintf("r%d", n-1) {
 		t.Fatalf("batch %s with %d output lines, want %d", b.Status, len(out), n)
 	}
-	t.Logf("50,000 requests: completed %s after the upload began, output downloaded at %s (race detector: %v)",
-		done.Round(time.Millisecond), all.Round(time.Millisecond), proctest.Race)
+	of, err := c.Files.Get(t.Context(), b.OutputFileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("50,000 requests: completed %s after the upload began, output (%d MB) downloaded at %s (race detector: %v); api peak RSS %s",
+		done.Round(time.Millisecond), of.Bytes>>20, all.Round(time.Millisecond), proctest.Race, peakRSS(api))
 }
