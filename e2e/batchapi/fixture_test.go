@@ -152,7 +152,7 @@ type outputLine struct {
 
 func content(t *testing.T, c *openai.Client, fileID string) []outputLine {
 	t.Helper()
-	resp, err := c.Files.Content(context.Background(), fileID)
+	resp, err := c.Files.Content(context.Background(), fileID, option.WithRequestTimeout(5*time.Minute))
 	if err != nil {
 		t.Fatalf("content of %s: %v", fileID, err)
 	}
