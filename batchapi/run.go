@@ -155,7 +155,9 @@ func (s *Server) step(ctx context.Context, id string) error {
 		case err != nil:
 			return err
 		}
-		if st.CancelReason == "" {
+		// The job is submitted in full here: a cancellation made while it
+		// was being submitted is made again, for the batches sent since.
+		if b.get("cancel_done") != "1" {
 			reason := job.CancelReason("")
 			if b.get("cancel") == "1" {
 				reason = job.ReasonCancelled
@@ -165,6 +167,9 @@ func (s *Server) step(ctx context.Context, id string) error {
 			}
 			if reason != "" {
 				if _, err := job.Cancel(ctx, s.rdb, id, reason); err != nil {
+					return err
+				}
+				if err := s.rdb.HSet(ctx, batchKey(id), "cancel_done", "1").Err(); err != nil {
 					return err
 				}
 				continue
