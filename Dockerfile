@@ -1,4 +1,4 @@
-# llmq image: worker, dashboard and enqueue, static binaries on a
+# llmq image: worker, dashboard, enqueue and api, static binaries on a
 # distroless base, running as the non-root user 65532. The Helm chart in
 # deploy/helm/llmq runs /usr/local/bin/worker and /usr/local/bin/dashboard
 # from it with a read-only root filesystem.
@@ -34,7 +34,7 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath \
     -ldflags="-s -w -X github.com/llmq/llmq/internal/version.stampedVersion=${VERSION} -X github.com/llmq/llmq/internal/version.stampedRevision=${REVISION} -X github.com/llmq/llmq/internal/version.stampedTime=${CREATED}" \
-    -o /out/ ./cmd/worker ./cmd/dashboard ./cmd/enqueue
+    -o /out/ ./cmd/worker ./cmd/dashboard ./cmd/enqueue ./cmd/api
 
 FROM ${BASE_IMAGE}
 ARG VERSION=dev
@@ -48,5 +48,5 @@ LABEL org.opencontainers.image.title="llmq" \
       org.opencontainers.image.created="${CREATED}"
 COPY --from=build /out/ /usr/local/bin/
 USER 65532:65532
-EXPOSE 8080 8081
+EXPOSE 8080 8081 8090
 ENTRYPOINT ["/usr/local/bin/worker"]

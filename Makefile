@@ -9,16 +9,17 @@ PKGS    := ./...
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## Build bin/worker, bin/dashboard, bin/enqueue, bin/simulator, bin/demo and bin/bench
+build: ## Build bin/worker, bin/dashboard, bin/enqueue, bin/api, bin/simulator, bin/demo and bin/bench
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 demo: build ## Embed the sample corpus end to end (no API key or Redis needed) and print a summary
 	$(BIN)/demo
 
-deps: ## Locate redis-server, chromium and promtool for the tests, installing Debian's packages if missing
+deps: ## Locate redis-server, chromium and promtool for the tests, installing Debian's packages if missing; build MinIO for the S3 tests
 	@./scripts/ensure-redis
 	@./scripts/ensure-chromium
 	@./scripts/ensure-promtool
+	@./scripts/ensure-minio
 
 test: deps lint ## Run every test with the race detector (needs redis-server and chromium: see deps)
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)

@@ -13,6 +13,9 @@
 //	GetStatus:      the manifest and counters, without touching the tasks
 //	Export:         the batches' results in input order, duplicates copied
 //	Delete:         the tasks and the job's keys
+//	Cancel:         remove the queued batches (running ones finish); Export
+//	                then reports the items not run as cancelled or expired
+//	List:           the jobs Redis knows, newest first, with their State
 //
 // Every producer sends its tasks with Enqueue (a PRODUCER span, its headers
 // in the task, a task asynq already holds counted as already queued).

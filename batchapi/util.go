@@ -1,0 +1,5 @@
+package batchapi
+
+import "time"
+
+func unixTime(sec int64) time.Time { return time.Unix(sec, 0) }
