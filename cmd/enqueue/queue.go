@@ -157,7 +157,7 @@ func writeGenerateResults(w *bufio.Writer, r job.Task, info *asynq.TaskInfo) err
 		return fmt.Errorf("task %s: %w", r.ID, err)
 	}
 	return json.NewEncoder(w).Encode(generateOut{
-		ID: r.Items[0], Model: g.Model, Text: g.Text, DoneReason: g.DoneReason,
+		ID: r.Items[0], Model: g.Model, Text: g.Text, DoneReason: g.FinishReason,
 		InputTokens: g.InputTokens, OutputTokens: g.OutputTokens,
 	})
 }
