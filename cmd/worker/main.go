@@ -117,16 +117,32 @@ func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger) error
 	}()
 
 	// One pooled *http.Client per provider for the whole process.
-	concurrency := cfg.Worker.Concurrency
-	openaiHTTP, openaiStats, err := clients.NewHTTPClient(poolConfig(logger, tel, "openai", cfg.OpenAI.MaxConns, cfg.OpenAI.MaxIdleConns, cfg.OpenAI.Timeout, concurrency))
+	own, err := cfg.Worker.QueueConcurrencies()
+	if err != nil {
+		return err
+	}
+	groups := serverGroups(queues, own, cfg.Worker.Concurrency)
+	concurrency := totalConcurrency(groups)
+	openaiPool := poolConfig(logger, tel, "openai", cfg.OpenAI.MaxConns, cfg.OpenAI.MaxIdleConns, cfg.OpenAI.Timeout, concurrency)
+	// A generation that does not stream sends its headers with its answer.
+	openaiPool.ResponseHeaderTimeout = max(cfg.OpenAI.Timeout, cfg.OpenAI.GenerationTimeout)
+	openaiHTTP, openaiStats, err := clients.NewHTTPClient(openaiPool)
 	if err != nil {
 		return fmt.Errorf("openai client: %w", err)
 	}
+	// Generation uses the same pool under its own, longer, timeout.
+	openaiGenHTTP := *openaiHTTP
+	openaiGenHTTP.Timeout = cfg.OpenAI.GenerationTimeout
 	ollamaHTTP, ollamaStats, err := clients.NewHTTPClient(poolConfig(logger, tel, "ollama", cfg.Ollama.MaxConns, cfg.Ollama.MaxIdleConns, cfg.Ollama.Timeout, concurrency))
 	if err != nil {
 		return fmt.Errorf("ollama client: %w", err)
 	}
 	oa, err := openai.New(openaiHTTP, openai.Config{BaseURL: cfg.OpenAI.BaseURL, APIKey: cfg.OpenAI.APIKey, Model: cfg.OpenAI.EmbeddingModel,
+		TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider})
+	if err != nil {
+		return err
+	}
+	oaGen, err := openai.New(&openaiGenHTTP, openai.Config{BaseURL: cfg.OpenAI.BaseURL, APIKey: cfg.OpenAI.APIKey, ChatModel: cfg.OpenAI.ChatModel,
 		TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider})
 	if err != nil {
 		return err
@@ -148,11 +164,11 @@ func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger) error
 		tasks.TypeEmbedItem: embed,
 		tasks.TypeGenerate: tasks.NewGenerateHandler(map[string]tasks.Generator{
 			tasks.ProviderOllama: ol,
-		}, logger),
+		}, logger, tasks.WithCompleter(oaGen), tasks.WithDefaultProvider(cfg.Generation.Provider),
+			tasks.WithGenerateJobs(job.NewRecorder(rdb))),
 	})
-	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency:       concurrency,
-		Queues:            queues,
+	newServer := func(c asynq.Config) *asynq.Server { return asynq.NewServerFromRedisClient(rdb, c) }
+	srv := newTaskServers(newServer, asynq.Config{
 		ShutdownTimeout:   cfg.Worker.ShutdownTimeout,
 		TaskCheckInterval: cfg.Worker.PollInterval,
 		// Retries and scheduled tasks are due at a time; look for due ones
@@ -171,36 +187,36 @@ func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger) error
 		GroupMaxSize:     cfg.Group.MaxSize,
 		GroupMaxDelay:    cfg.Group.MaxDelay,
 		GroupGracePeriod: cfg.Group.GracePeriod,
-	})
+	}, groups)
 	instrument, err := telemetry.TaskMiddleware(tel.Providers)
 	if err != nil {
 		return err
 	}
-	if err := srv.Start(instrument(mux)); err != nil {
-		return fmt.Errorf("start task server: %w", err)
+	if err := srv.start(instrument(mux)); err != nil {
+		return err
 	}
 	if tel.MetricsEnabled() {
 		// Queue sizes come from one worker at a time: see QueueReporter.
 		reporter, err := telemetry.StartQueueReporter(rdb, tel.Providers, logger, telemetry.QueueReporterConfig{})
 		if err != nil {
-			srv.Shutdown()
+			srv.shutdown()
 			return err
 		}
 		defer reporter.Close()
 	}
-	logger.Info("worker started", slog.Int("concurrency", concurrency), slog.Any("queues", queues))
+	logger.Info("worker started", slog.Int("concurrency", concurrency), slog.Any("queues", queues), slog.Any("servers", groups))
 
 	pools := map[string]*clients.Stats{"openai": openaiStats, "ollama": ollamaStats}
 	health, err := startHealth(cfg.Worker.HTTPAddr, healthHandler(rdb, pools, tel.MetricsHandler()), logger)
 	if err != nil {
-		srv.Shutdown()
+		srv.shutdown()
 		return err
 	}
 
 	<-ctx.Done()
 	logger.Info("shutting down: no new tasks; waiting for running tasks",
 		slog.Duration("shutdown_timeout", cfg.Worker.ShutdownTimeout))
-	srv.Shutdown() // unfinished tasks go back to their queues
+	srv.shutdown() // unfinished tasks go back to their queues
 	if health != nil {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = health.Shutdown(shutdownCtx)
