@@ -55,8 +55,11 @@ type Item struct {
 	// Batch API: "custom_id").
 	ID string
 	// Texts holds the texts to embed: one, or for a Batch API line whose
-	// input is an array, several.
+	// input is an array, several. Empty for a generation job's item.
 	Texts []string
+	// Generate is a generation job's request (see NewGenerateReader); the
+	// job's Submission sets its Job.
+	Generate *tasks.GeneratePayload
 }
 
 // Limits bound what one item and one provider request may hold.
@@ -97,6 +100,8 @@ type Reader struct {
 	Dimensions int
 	Encoding   string
 	settled    bool
+
+	gen *generateOptions // set for a generation job's input
 }
 
 // NewReader returns a Reader of r with the given limits.
@@ -173,6 +178,9 @@ func (r *Reader) bad(format string, args ...any) error {
 }
 
 func (r *Reader) parse(b []byte) (Item, error) {
+	if r.gen != nil {
+		return r.parseGenerate(b)
+	}
 	var l inputLine
 	if err := json.Unmarshal(b, &l); err != nil {
 		var te *json.UnmarshalTypeError
