@@ -1,11 +1,12 @@
 // Command enqueue puts llmq tasks into Redis and follows them: bulk
-// embedding jobs from a JSONL file, embedding tasks from texts, and
-// generation tasks from prompts.
+// embedding and generation jobs from a JSONL file, embedding tasks from
+// texts, and a generation task from a prompt.
 //
 //	enqueue embed --file docs.jsonl               # prints the job ID
 //	enqueue status JOB [--wait]
 //	enqueue results JOB --out results.jsonl --errors errors.jsonl [--delete]
 //	enqueue embed --text "hello world" --wait
+//	enqueue generate --file prompts.jsonl         # prints the job ID
 //	enqueue generate --prompt "Why is the sky blue?" --wait
 //
 // Configuration comes from the environment; see --help.
@@ -47,11 +48,12 @@ func main() {
 }
 
 const usage = `Usage:
-  enqueue embed    --file FILE.jsonl [flags]     submit a bulk job; prints its ID
+  enqueue embed    --file FILE.jsonl [flags]     submit a bulk embedding job; prints its ID
+  enqueue generate --file FILE.jsonl [flags]     submit a bulk generation job; prints its ID
   enqueue status   JOB [--wait] [--json]         counts, rate; --wait follows to the end
   enqueue results  JOB [--out FILE] [--errors FILE] [--format simple|batch] [--delete]
   enqueue embed    --text TEXT ... [flags]
-  enqueue generate (--prompt TEXT | --file FILE.jsonl) [flags]
+  enqueue generate --prompt TEXT [flags]
 
 Job input files hold one JSON object per line, either
   {"id": "doc-1", "text": "..."}
@@ -62,7 +64,9 @@ standard input. A bad line is reported with its line number and skipped
 (--strict: nothing is enqueued). Running the same command again resumes
 the same job and enqueues only what is missing.
 
-generate files hold {"id": "q-1", "prompt": "..."} or {"id": "q-1", "messages": [...]}.
+generate files hold {"id": "q-1", "prompt": "...", ...} or {"id": "q-1", "messages": [...], ...}
+(further fields go into the request as they are), or OpenAI Batch API
+requests with "url": "/v1/chat/completions" or "/v1/completions".
 
 Run "enqueue COMMAND --help" for a command's flags.
 
