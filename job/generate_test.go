@@ -279,3 +279,61 @@ func TestGenerationJobStrict(t *testing.T) {
 		t.Errorf("keys after a strict refusal: %v", keys)
 	}
 }
+
+// TestSubmitGenerateRequests submits parsed Batch API requests, as a
+// Batch API server would: the job runs them, reports a bad one by its
+// place, and submitting the same requests again resumes the same job.
+func TestSubmitGenerateRequests(t *testing.T) {
+	rdb := setup(t)
+	ctx := context.Background()
+	reqs := []job.GenerateRequest{
+		{CustomID: "a", URL: tasks.EndpointChat, Body: json.RawMessage(`{"model":"m","messages":[{"role":"user","content":"one"}]}`)},
+		{CustomID: "b", URL: tasks.EndpointCompletions, Body: json.RawMessage(`{"model":"m","prompt":"two","max_tokens":2}`)},
+		{CustomID: "c", URL: "/v1/embeddings", Body: json.RawMessage(`{"model":"m","input":"x"}`)},
+		{CustomID: "d", URL: tasks.EndpointChat, Body: json.RawMessage(`{"model":`)},
+	}
+	seq := func(yield func(job.GenerateRequest, error) bool) {
+		for _, r := range reqs {
+			if !yield(r, nil) {
+				return
+			}
+		}
+	}
+	var bad []string
+	sum, err := job.SubmitGenerateRequests(ctx, rdb, job.Spec{ID: "batch_123"}, seq, t.TempDir(), func(le *job.LineError) { bad = append(bad, le.Error()) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.ID != "batch_123" || sum.Items != 2 || sum.Skipped != 2 || !sum.Generation() {
+		t.Errorf("summary %+v", sum)
+	}
+	if len(bad) != 2 || !strings.HasPrefix(bad[0], "line 3: unsupported url") || !strings.HasPrefix(bad[1], "line 4: body must be a JSON object") {
+		t.Errorf("bad requests %q", bad)
+	}
+	st := wait(t, rdb, sum.ID)
+	_, out, _ := exportJob(t, rdb, st, "")
+	got := splitLines(out)
+	if len(got) != 2 {
+		t.Fatalf("output %q", out)
+	}
+	var o batchOut
+	if err := json.Unmarshal([]byte(got[1]), &o); err != nil {
+		t.Fatal(err)
+	}
+	if o.CustomID != "b" || answerOf(t, o.Response.Body) != simulator.Answer("m", "two", 0, 2) {
+		t.Errorf("line %s", got[1])
+	}
+	again, err := job.SubmitGenerateRequests(ctx, rdb, job.Spec{ID: "batch_123"}, seq, "", nil)
+	if err != nil || !again.Resubmitted {
+		t.Errorf("again: %+v, %v; want resubmitted", again, err)
+	}
+	failing := func(yield func(job.GenerateRequest, error) bool) {
+		yield(job.GenerateRequest{}, errors.New("read failed"))
+	}
+	if _, err := job.SubmitGenerateRequests(ctx, rdb, job.Spec{ID: "batch_124"}, failing, "", nil); err == nil || !strings.Contains(err.Error(), "read failed") {
+		t.Errorf("a failing source: %v", err)
+	}
+	if _, err := job.GetStatus(ctx, rdb, "batch_124"); !errors.Is(err, job.ErrNotFound) {
+		t.Errorf("a failing source left a job: %v", err)
+	}
+}

@@ -62,9 +62,10 @@ type GeneratePayload struct {
 	// ID is the caller's id of the prompt.
 	ID string `json:"id,omitempty"`
 	// Endpoint and Body are an OpenAI request sent as it is: Body, a JSON
-	// object, goes to Endpoint (EndpointChat or EndpointCompletions) byte
-	// for byte, except that a missing model is filled in (see
-	// clients.CompletionRequest). With Body, Model, Prompt, System,
+	// object, goes to Endpoint (EndpointChat or EndpointCompletions) with
+	// every field and value unchanged (the payload's JSON encoding drops
+	// insignificant whitespace), except that a missing model is filled in
+	// (see clients.CompletionRequest). With Body, Model, Prompt, System,
 	// Messages and Options stay empty, and the provider is OpenAI.
 	Endpoint string          `json:"endpoint,omitempty"`
 	Body     json.RawMessage `json:"body,omitempty"`
