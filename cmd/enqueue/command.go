@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
@@ -55,18 +54,6 @@ type environment struct {
 	stdin    io.Reader
 	stdout   io.Writer
 	stderr   io.Writer
-}
-
-// open returns the input file, or standard input for "-".
-func (env *environment) open(name string) (io.ReadCloser, error) {
-	if name == "-" {
-		return io.NopCloser(env.stdin), nil
-	}
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	return f, nil
 }
 
 // taskOptions are the asynq options every task of this run gets.
