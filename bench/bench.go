@@ -45,6 +45,12 @@ type Config struct {
 
 	// DrainTasks is the number of tasks per drain run, of DrainBatch texts.
 	DrainTasks, DrainBatch int
+	// GenerationTasks is the number of generation tasks per run of the
+	// generation scenario, drained at GenerationConcurrency from a
+	// simulator that takes TimeToFirstToken to the first token and
+	// TokenLatency to each further one of GenerationTokens.
+	GenerationTasks, GenerationConcurrency, GenerationTokens int
+	TimeToFirstToken, TokenLatency                           time.Duration
 	// BatchTextsOne and BatchTexts are the texts embedded end to end with
 	// one text per task and with BatchSize texts per task.
 	BatchTextsOne, BatchTexts int
@@ -71,25 +77,30 @@ type Config struct {
 // Full is the configuration of `make bench`: within 10 minutes on 2 cores.
 func Full(binDir string) Config {
 	return Config{
-		BinDir:               binDir,
-		Reps:                 3,
-		RTT:                  20 * time.Millisecond,
-		Latency:              20 * time.Millisecond,
-		Dim:                  1536,
-		BatchSize:            job.DefaultBatchSize,
-		WorkerConcurrency:    50,
-		ClientConcurrency:    32,
-		ClientRequests:       2000,
-		ClientRequestsSerial: 100,
-		ColdWarm:             10,
-		DrainTasks:           5000,
-		DrainBatch:           1,
-		BatchTextsOne:        4000,
-		BatchTexts:           64000,
-		EnqueueLines:         1_000_000,
-		SequentialEnqueues:   5000,
-		MemoryTasks:          400,
-		MemoryConcurrency:    100,
+		BinDir:                binDir,
+		Reps:                  3,
+		RTT:                   20 * time.Millisecond,
+		Latency:               20 * time.Millisecond,
+		Dim:                   1536,
+		BatchSize:             job.DefaultBatchSize,
+		WorkerConcurrency:     50,
+		ClientConcurrency:     32,
+		ClientRequests:        2000,
+		ClientRequestsSerial:  100,
+		ColdWarm:              10,
+		DrainTasks:            5000,
+		DrainBatch:            1,
+		GenerationTasks:       4000,
+		GenerationConcurrency: 256,
+		GenerationTokens:      16,
+		TimeToFirstToken:      200 * time.Millisecond,
+		TokenLatency:          10 * time.Millisecond,
+		BatchTextsOne:         4000,
+		BatchTexts:            64000,
+		EnqueueLines:          1_000_000,
+		SequentialEnqueues:    5000,
+		MemoryTasks:           400,
+		MemoryConcurrency:     100,
 	}
 }
 
@@ -102,6 +113,7 @@ func Smoke(binDir string) Config {
 	c.ClientRequestsSerial = 8
 	c.ColdWarm = 2
 	c.DrainTasks = 200
+	c.GenerationTasks = 300
 	c.BatchTextsOne = 100
 	c.BatchTexts = 640
 	c.EnqueueLines = 5000
@@ -118,8 +130,8 @@ func (c Config) Validate() error {
 		return errors.New("bench: Config.BinDir is required")
 	case c.Reps < 1:
 		return fmt.Errorf("bench: Config.Reps must be at least 1, got %d", c.Reps)
-	case c.RTT <= 0 || c.Latency <= 0:
-		return errors.New("bench: Config.RTT and Config.Latency must be positive")
+	case c.RTT <= 0 || c.Latency <= 0 || c.TimeToFirstToken <= 0 || c.TokenLatency < 0:
+		return errors.New("bench: Config.RTT, Latency and TimeToFirstToken must be positive, TokenLatency not negative")
 	}
 	for _, name := range c.Only {
 		if !slices.Contains(Scenarios(), name) {
@@ -129,7 +141,7 @@ func (c Config) Validate() error {
 	switch {
 	case c.Dim < 1, c.BatchSize < 1, c.WorkerConcurrency < 1, c.ClientConcurrency < 1,
 		c.ClientRequests < 1, c.ClientRequestsSerial < 1, c.ColdWarm < 1,
-		c.DrainTasks < 1, c.DrainBatch < 1, c.BatchTextsOne < 1, c.BatchTexts < 1,
+		c.DrainTasks < 1, c.DrainBatch < 1, c.GenerationTasks < 1, c.GenerationConcurrency < 1, c.GenerationTokens < 1, c.BatchTextsOne < 1, c.BatchTexts < 1,
 		c.EnqueueLines < 1, c.SequentialEnqueues < 1, c.MemoryTasks < 1, c.MemoryConcurrency < 1:
 		return errors.New("bench: Config sizes must be positive")
 	}
@@ -156,6 +168,7 @@ func scenarios() []scenario {
 	return []scenario{
 		{"client", clientOverhead},
 		{"drain", workerDrain},
+		{"generation", generationDrain},
 		{"batching", batching},
 		{"enqueue", enqueueThroughput},
 		{"memory", workerMemory},

@@ -15,6 +15,10 @@
 //   - drain: a bare asynq server with a no-op handler vs bin/worker on
 //     embedding tasks at 0 ms and 20 ms provider latency: tasks/s,
 //     efficiency against concurrency ÷ latency, CPU per task by process.
+//   - generation: bin/worker draining streamed chat completions at
+//     200 ms to the first token plus 10 ms per token, the generation
+//     queue at concurrency 256 of its own, vs a bare asynq server whose
+//     handler sleeps as long, and vs concurrency ÷ latency.
 //   - batching: embeddings/s end to end (bin/enqueue to stored results)
 //     with one text per task vs the default batch size, behind the proxy.
 //   - enqueue: items/s of bin/enqueue on a large file vs sequential

@@ -104,7 +104,13 @@ type provider struct {
 // startProvider serves a new simulator with the given latency: over TLS
 // with HTTP/2, or over plain HTTP/1.1 (as Ollama serves).
 func (e *env) startProvider(latency time.Duration, tlsOn bool) (*provider, error) {
-	sim := simulator.New(simulator.Config{Dim: e.cfg.Dim, Latency: latency})
+	return e.serveSimulator(simulator.Config{Dim: e.cfg.Dim, Latency: latency}, tlsOn)
+}
+
+// serveSimulator serves a new simulator of the given configuration, as
+// startProvider does.
+func (e *env) serveSimulator(cfg simulator.Config, tlsOn bool) (*provider, error) {
+	sim := simulator.New(cfg)
 	ts := simulator.Start(sim, tlsOn)
 	if tlsOn && e.roots == nil {
 		// Every simulator presents the same test certificate.

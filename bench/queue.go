@@ -16,28 +16,29 @@ import (
 // queue is the queue every scenario uses.
 const queue = tasks.QueueEmbeddings
 
-// Keys of asynq's per-queue sets (asynq's internal/base names them so).
-const (
-	completedKey = "asynq:{" + queue + "}:completed"
-	retryKey     = "asynq:{" + queue + "}:retry"
-	archivedKey  = "asynq:{" + queue + "}:archived"
-)
+// queueKey is the key of one of asynq's per-queue sets (asynq's
+// internal/base names them so): completed, retry, archived.
+func queueKey(q, set string) string { return "asynq:{" + q + "}:" + set }
 
 // pause stops servers from taking tasks from the queue, so that a run can
 // fill it and then start the clock when it resumes.
-func (e *env) pause() error {
+func (e *env) pause() error { return e.pauseQueue(queue) }
+
+func (e *env) resume() error { return e.resumeQueue(queue) }
+
+func (e *env) pauseQueue(q string) error {
 	ins := asynq.NewInspector(e.connOpt())
 	defer ins.Close()
-	if err := ins.PauseQueue(queue); err != nil {
+	if err := ins.PauseQueue(q); err != nil {
 		return fmt.Errorf("pause queue: %w", err)
 	}
 	return nil
 }
 
-func (e *env) resume() error {
+func (e *env) resumeQueue(q string) error {
 	ins := asynq.NewInspector(e.connOpt())
 	defer ins.Close()
-	if err := ins.UnpauseQueue(queue); err != nil {
+	if err := ins.UnpauseQueue(q); err != nil {
 		return fmt.Errorf("resume queue: %w", err)
 	}
 	return nil
@@ -91,15 +92,20 @@ var errTasksFailed = errors.New("tasks failed")
 // time it noticed. A task waiting for a retry or archived fails the run,
 // quoting its error: a benchmark of failing tasks measures nothing.
 func (e *env) waitCompleted(ctx context.Context, n int64, timeout time.Duration) (time.Time, error) {
+	return e.waitQueueCompleted(ctx, queue, n, timeout)
+}
+
+// waitQueueCompleted is waitCompleted for queue q.
+func (e *env) waitQueueCompleted(ctx context.Context, q string, n int64, timeout time.Duration) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(checkEvery)
 	defer tick.Stop()
 	for {
 		pipe := e.rdb.Pipeline()
-		done := pipe.ZCard(ctx, completedKey)
-		retry := pipe.ZCard(ctx, retryKey)
-		archived := pipe.ZCard(ctx, archivedKey)
+		done := pipe.ZCard(ctx, queueKey(q, "completed"))
+		retry := pipe.ZCard(ctx, queueKey(q, "retry"))
+		archived := pipe.ZCard(ctx, queueKey(q, "archived"))
 		if _, err := pipe.Exec(ctx); err != nil {
 			return time.Time{}, fmt.Errorf("wait for tasks (%d of %d done): %w", done.Val(), n, err)
 		}
@@ -108,7 +114,7 @@ func (e *env) waitCompleted(ctx context.Context, n int64, timeout time.Duration)
 			return now, nil
 		}
 		if retry.Val()+archived.Val() > 0 {
-			return time.Time{}, fmt.Errorf("%w: %d to retry, %d archived: %s", errTasksFailed, retry.Val(), archived.Val(), e.lastError())
+			return time.Time{}, fmt.Errorf("%w: %d to retry, %d archived: %s", errTasksFailed, retry.Val(), archived.Val(), e.lastError(q))
 		}
 		select {
 		case <-ctx.Done():
@@ -119,11 +125,11 @@ func (e *env) waitCompleted(ctx context.Context, n int64, timeout time.Duration)
 }
 
 // lastError is the error of one failed task, for a failure message.
-func (e *env) lastError() string {
+func (e *env) lastError(q string) string {
 	ins := asynq.NewInspector(e.connOpt())
 	defer ins.Close()
 	for _, list := range []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){ins.ListRetryTasks, ins.ListArchivedTasks} {
-		if ts, err := list(queue, asynq.PageSize(1)); err == nil && len(ts) > 0 {
+		if ts, err := list(q, asynq.PageSize(1)); err == nil && len(ts) > 0 {
 			return ts[0].LastErr
 		}
 	}

@@ -49,6 +49,7 @@ func ExampleUsage() {
 	//   REDIS_URL                            redis://127.0.0.1:6379/0  Redis URL: redis://, rediss://, redis-sentinel://, redis-cluster:// or unix://
 	//   REDIS_PASSWORD                       (secret)                  Redis password; replaces the one in REDIS_URL
 	//   RESULT_RETENTION                     24h                       how long finished task results stay in Redis
+	//   GENERATION_PROVIDER                  openai                    generation provider when a task names none: openai or ollama
 	//   LOG_LEVEL                            info                      lowest level logged: debug, info, warn or error
 	//   LOG_FORMAT                           text                      log line format: text or json
 	//   OTEL_SERVICE_NAME                    (unset)                   service name in traces and metrics (unset: llmq-worker or llmq-enqueue)

@@ -18,29 +18,33 @@ const (
 // default.
 func fullEnv() map[string]string {
 	return map[string]string{
-		"REDIS_URL":              "redis://app:" + testRedisPassword + "@cache:6380/2",
-		"OPENAI_BASE_URL":        "https://llm-gateway.internal/v1",
-		"OPENAI_API_KEY":         testAPIKey,
-		"OPENAI_EMBEDDING_MODEL": "text-embedding-3-large",
-		"OPENAI_MAX_CONNS":       "64",
-		"OPENAI_MAX_IDLE_CONNS":  "32",
-		"OPENAI_TIMEOUT":         "45s",
-		"OLLAMA_HOST":            "http://gpu-1:11434",
-		"OLLAMA_MODEL":           "qwen2.5:7b",
-		"OLLAMA_EMBEDDING_MODEL": "mxbai-embed-large",
-		"OLLAMA_MAX_CONNS":       "0",
-		"OLLAMA_MAX_IDLE_CONNS":  "8",
-		"OLLAMA_TIMEOUT":         "5m",
-		"WORKER_CONCURRENCY":     "16",
-		"WORKER_QUEUES":          "embeddings=2,generation",
-		"SHUTDOWN_TIMEOUT":       "1m",
-		"HTTP_ADDR":              "127.0.0.1:9090",
-		"GROUP_MAX_SIZE":         "512",
-		"GROUP_MAX_DELAY":        "5s",
-		"GROUP_GRACE_PERIOD":     "2s",
-		"LOG_LEVEL":              "DEBUG",
-		"LOG_FORMAT":             "json",
-		"RESULT_RETENTION":       "72h",
+		"REDIS_URL":                 "redis://app:" + testRedisPassword + "@cache:6380/2",
+		"OPENAI_BASE_URL":           "https://llm-gateway.internal/v1",
+		"OPENAI_API_KEY":            testAPIKey,
+		"OPENAI_EMBEDDING_MODEL":    "text-embedding-3-large",
+		"OPENAI_MAX_CONNS":          "64",
+		"OPENAI_MAX_IDLE_CONNS":     "32",
+		"OPENAI_TIMEOUT":            "45s",
+		"OPENAI_CHAT_MODEL":         "gpt-4.1-mini",
+		"OPENAI_GENERATION_TIMEOUT": "20m",
+		"GENERATION_PROVIDER":       "ollama",
+		"WORKER_QUEUE_CONCURRENCY":  "generation=256",
+		"OLLAMA_HOST":               "http://gpu-1:11434",
+		"OLLAMA_MODEL":              "qwen2.5:7b",
+		"OLLAMA_EMBEDDING_MODEL":    "mxbai-embed-large",
+		"OLLAMA_MAX_CONNS":          "0",
+		"OLLAMA_MAX_IDLE_CONNS":     "8",
+		"OLLAMA_TIMEOUT":            "5m",
+		"WORKER_CONCURRENCY":        "16",
+		"WORKER_QUEUES":             "embeddings=2,generation",
+		"SHUTDOWN_TIMEOUT":          "1m",
+		"HTTP_ADDR":                 "127.0.0.1:9090",
+		"GROUP_MAX_SIZE":            "512",
+		"GROUP_MAX_DELAY":           "5s",
+		"GROUP_GRACE_PERIOD":        "2s",
+		"LOG_LEVEL":                 "DEBUG",
+		"LOG_FORMAT":                "json",
+		"RESULT_RETENTION":          "72h",
 
 		"OTEL_SERVICE_NAME":                   "embedder",
 		"OTEL_TRACES_EXPORTER":                "otlp",
@@ -71,17 +75,18 @@ func TestLoadFromDefaults(t *testing.T) {
 	want := WorkerEnv{
 		Redis: Redis{URL: "redis://127.0.0.1:6379/0"},
 		OpenAI: OpenAI{
-			BaseURL: "https://api.openai.com/v1", EmbeddingModel: "text-embedding-3-small",
-			MaxConns: 100, MaxIdleConns: 20, Timeout: 30 * time.Second,
+			BaseURL: "https://api.openai.com/v1", EmbeddingModel: "text-embedding-3-small", ChatModel: "gpt-4o-mini",
+			MaxConns: 100, MaxIdleConns: 20, Timeout: 30 * time.Second, GenerationTimeout: 10 * time.Minute,
 		},
 		Ollama: Ollama{
 			Host: "http://127.0.0.1:11434", Model: "llama3.2", EmbeddingModel: "nomic-embed-text",
 			MaxConns: 50, MaxIdleConns: 10, Timeout: 120 * time.Second,
 		},
-		Worker:    Worker{Concurrency: 50, Queues: "embeddings=6,generation=3", ShutdownTimeout: 25 * time.Second, PollInterval: 200 * time.Millisecond, HTTPAddr: ":8080"},
-		Group:     Group{MaxSize: 1024, MaxDelay: 2 * time.Second, GracePeriod: time.Second},
-		Log:       Log{Level: "info", Format: "text"},
-		Telemetry: Telemetry{Protocol: "http/protobuf", Sampler: "parentbased_always_on"},
+		Generation: Generation{Provider: "openai"},
+		Worker:     Worker{Concurrency: 50, Queues: "embeddings=6,generation=3", ShutdownTimeout: 25 * time.Second, PollInterval: 200 * time.Millisecond, HTTPAddr: ":8080"},
+		Group:      Group{MaxSize: 1024, MaxDelay: 2 * time.Second, GracePeriod: time.Second},
+		Log:        Log{Level: "info", Format: "text"},
+		Telemetry:  Telemetry{Protocol: "http/protobuf", Sampler: "parentbased_always_on"},
 	}
 	if got != want {
 		t.Errorf("LoadFrom(nil)\n got %+v\nwant %+v", got, want)
@@ -91,7 +96,7 @@ func TestLoadFromDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (EnqueueEnv{Redis: want.Redis, Results: Results{Retention: 24 * time.Hour}, Log: want.Log, Telemetry: want.Telemetry}); enq != want {
+	if want := (EnqueueEnv{Redis: want.Redis, Results: Results{Retention: 24 * time.Hour}, Generation: want.Generation, Log: want.Log, Telemetry: want.Telemetry}); enq != want {
 		t.Errorf("LoadFrom[EnqueueEnv]\n got %+v\nwant %+v", enq, want)
 	}
 }
@@ -105,15 +110,16 @@ func TestLoadFromFull(t *testing.T) {
 		Redis: Redis{URL: "redis://app:" + testRedisPassword + "@cache:6380/2"},
 		OpenAI: OpenAI{
 			BaseURL: "https://llm-gateway.internal/v1", APIKey: testAPIKey, EmbeddingModel: "text-embedding-3-large",
-			MaxConns: 64, MaxIdleConns: 32, Timeout: 45 * time.Second,
+			ChatModel: "gpt-4.1-mini", MaxConns: 64, MaxIdleConns: 32, Timeout: 45 * time.Second, GenerationTimeout: 20 * time.Minute,
 		},
 		Ollama: Ollama{
 			Host: "http://gpu-1:11434", Model: "qwen2.5:7b", EmbeddingModel: "mxbai-embed-large",
 			MaxConns: 0, MaxIdleConns: 8, Timeout: 5 * time.Minute,
 		},
-		Worker: Worker{Concurrency: 16, Queues: "embeddings=2,generation", ShutdownTimeout: time.Minute, PollInterval: 200 * time.Millisecond, HTTPAddr: "127.0.0.1:9090"},
-		Group:  Group{MaxSize: 512, MaxDelay: 5 * time.Second, GracePeriod: 2 * time.Second},
-		Log:    Log{Level: "DEBUG", Format: "json"},
+		Generation: Generation{Provider: "ollama"},
+		Worker:     Worker{Concurrency: 16, Queues: "embeddings=2,generation", QueueConcurrency: "generation=256", ShutdownTimeout: time.Minute, PollInterval: 200 * time.Millisecond, HTTPAddr: "127.0.0.1:9090"},
+		Group:      Group{MaxSize: 512, MaxDelay: 5 * time.Second, GracePeriod: 2 * time.Second},
+		Log:        Log{Level: "DEBUG", Format: "json"},
 		Telemetry: Telemetry{
 			ServiceName: "embedder", TracesExporter: "otlp", MetricsExporter: "none",
 			Endpoint: "http://collector:4317", TracesEndpoint: "http://collector:4318/v1/traces",
@@ -135,7 +141,7 @@ func TestLoadFromFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (EnqueueEnv{Redis: want.Redis, Results: Results{Retention: 72 * time.Hour}, Log: want.Log, Telemetry: want.Telemetry}); enq != want {
+	if want := (EnqueueEnv{Redis: want.Redis, Results: Results{Retention: 72 * time.Hour}, Generation: want.Generation, Log: want.Log, Telemetry: want.Telemetry}); enq != want {
 		t.Errorf("LoadFrom[EnqueueEnv]\n got %+v\nwant %+v", enq, want)
 	}
 }
@@ -207,6 +213,13 @@ func TestLoadFromErrors(t *testing.T) {
 		{"ollama idle above max", with("OLLAMA_MAX_CONNS", "4", "OLLAMA_MAX_IDLE_CONNS", "5"), "OLLAMA_MAX_IDLE_CONNS", "must not exceed OLLAMA_MAX_CONNS"},
 		{"ollama timeout", with("OLLAMA_TIMEOUT", "0s"), "OLLAMA_TIMEOUT", "must be positive"},
 		{"concurrency zero", with("WORKER_CONCURRENCY", "0"), "WORKER_CONCURRENCY", "must be at least 1 (got 0)"},
+		{"generation provider", with("GENERATION_PROVIDER", "vllm"), "GENERATION_PROVIDER", `must be openai or ollama (got "vllm")`},
+		{"chat model blank", with("OPENAI_CHAT_MODEL", " "), "OPENAI_CHAT_MODEL", "must not be empty"},
+		{"generation timeout zero", with("OPENAI_GENERATION_TIMEOUT", "0s"), "OPENAI_GENERATION_TIMEOUT", "must be positive"},
+		{"queue concurrency not served", with("WORKER_QUEUE_CONCURRENCY", "batch=4"), "WORKER_QUEUE_CONCURRENCY", `queue "batch" is not in WORKER_QUEUES`},
+		{"queue concurrency zero", with("WORKER_QUEUE_CONCURRENCY", "generation=0"), "WORKER_QUEUE_CONCURRENCY", "must be a positive integer"},
+		{"queue concurrency bare name", with("WORKER_QUEUE_CONCURRENCY", "generation"), "WORKER_QUEUE_CONCURRENCY", "want name=concurrency"},
+		{"queue concurrency twice", with("WORKER_QUEUE_CONCURRENCY", "generation=2,generation=3"), "WORKER_QUEUE_CONCURRENCY", "listed twice"},
 		{"concurrency negative", with("WORKER_CONCURRENCY", "-4"), "WORKER_CONCURRENCY", "must be at least 1"},
 		{"queues weight", with("WORKER_QUEUES", "embeddings=0"), "WORKER_QUEUES", "weight must be a positive integer"},
 		{"queues duplicate", with("WORKER_QUEUES", "a,a"), "WORKER_QUEUES", "listed twice"},
@@ -353,7 +366,7 @@ func TestTags(t *testing.T) {
 		Results
 		Dashboard
 	}]())
-	if len(seen) != 41 {
-		t.Errorf("found %d variables, want 41", len(seen))
+	if len(seen) != 45 {
+		t.Errorf("found %d variables, want 45", len(seen))
 	}
 }

@@ -13,6 +13,7 @@ import (
 var clientDefaults = map[string]string{
 	"OPENAI_BASE_URL":        openai.DefaultBaseURL,
 	"OPENAI_EMBEDDING_MODEL": openai.DefaultModel,
+	"OPENAI_CHAT_MODEL":      openai.DefaultChatModel,
 	"OLLAMA_HOST":            ollama.DefaultHost,
 	"OLLAMA_MODEL":           ollama.DefaultModel,
 	"OLLAMA_EMBEDDING_MODEL": ollama.DefaultEmbeddingModel,
@@ -29,6 +30,10 @@ type OpenAI struct {
 	// EmbeddingModel is the model embedding requests name. Default
 	// openai.DefaultModel (text-embedding-3-small).
 	EmbeddingModel string `env:"OPENAI_EMBEDDING_MODEL" help:"OpenAI embedding model"`
+	// ChatModel is the model of generation requests (chat and text
+	// completions) whose body names none. Default openai.DefaultChatModel
+	// (gpt-4o-mini).
+	ChatModel string `env:"OPENAI_CHAT_MODEL" help:"OpenAI generation model (chat and text completions)"`
 	// MaxConns caps the connections to the API host; requests beyond it
 	// wait. 0 means no cap. Default 100.
 	MaxConns int `env:"OPENAI_MAX_CONNS" envDefault:"100" help:"cap on connections to the OpenAI host (0: no cap)"`
@@ -38,6 +43,11 @@ type OpenAI struct {
 	MaxIdleConns int `env:"OPENAI_MAX_IDLE_CONNS" envDefault:"20" help:"idle connections kept for reuse (at most OPENAI_MAX_CONNS)"`
 	// Timeout bounds one request, response body included. Default 30s.
 	Timeout time.Duration `env:"OPENAI_TIMEOUT" envDefault:"30s" help:"timeout of one OpenAI request, response body included"`
+	// GenerationTimeout bounds one chat or text completion request,
+	// response body (or stream) included, in place of Timeout: a long
+	// answer at tens of milliseconds per token takes minutes. The task's
+	// own timeout (10 min) bounds it too. Default 10m.
+	GenerationTimeout time.Duration `env:"OPENAI_GENERATION_TIMEOUT" envDefault:"10m" help:"timeout of one OpenAI chat or text completion request, answer included"`
 }
 
 // Validate reports the first unusable field as an *Error.
@@ -46,10 +56,12 @@ func (c OpenAI) Validate() error {
 		checkHTTPURL("OPENAI_BASE_URL", c.BaseURL),
 		checkToken("OPENAI_API_KEY", c.APIKey),
 		checkNotEmpty("OPENAI_EMBEDDING_MODEL", c.EmbeddingModel),
+		checkNotEmpty("OPENAI_CHAT_MODEL", c.ChatModel),
 		checkNotNegative("OPENAI_MAX_CONNS", c.MaxConns),
 		checkNotNegative("OPENAI_MAX_IDLE_CONNS", c.MaxIdleConns),
 		checkIdleConns("OPENAI_MAX_IDLE_CONNS", c.MaxIdleConns, "OPENAI_MAX_CONNS", c.MaxConns),
 		checkPositive("OPENAI_TIMEOUT", c.Timeout),
+		checkPositive("OPENAI_GENERATION_TIMEOUT", c.GenerationTimeout),
 	)
 }
 

@@ -19,6 +19,14 @@ type Worker struct {
 	// ParseQueues syntax: a queue of weight 6 is picked six times as often
 	// as one of weight 1. Default "embeddings=6,generation=3".
 	Queues string `env:"WORKER_QUEUES" envDefault:"embeddings=6,generation=3" help:"queues served, with priority weights: name=weight,... (bare name: weight 1)"`
+	// QueueConcurrency gives queues a concurrency of their own, in
+	// ParseQueueConcurrency syntax ("generation=256"): each queue listed
+	// is served by a task server of its own that runs that many of its
+	// tasks at once, beside Concurrency for the other queues of Queues,
+	// so that slow generation cannot take the slots of embeddings, nor
+	// the reverse. Every queue listed must be in Queues. Default: none
+	// (one server for every queue).
+	QueueConcurrency string `env:"WORKER_QUEUE_CONCURRENCY" envDefault:"" help:"queues with a concurrency of their own, beside WORKER_CONCURRENCY for the rest: name=n,..."`
 	// ShutdownTimeout is how long active tasks may run on after SIGTERM
 	// before they are put back on their queue. It must stay below the time
 	// the process supervisor waits before SIGKILL. Default 25s.
@@ -45,12 +53,64 @@ func (c Worker) QueueWeights() (map[string]int, error) {
 	return q, nil
 }
 
+// QueueConcurrencies parses QueueConcurrency (see
+// ParseQueueConcurrency) and checks that every queue it names is served;
+// a bad value comes back as an *Error naming WORKER_QUEUE_CONCURRENCY.
+func (c Worker) QueueConcurrencies() (map[string]int, error) {
+	if strings.TrimSpace(c.QueueConcurrency) == "" {
+		return nil, nil
+	}
+	own, err := ParseQueueConcurrency(c.QueueConcurrency)
+	if err != nil {
+		return nil, errorf("WORKER_QUEUE_CONCURRENCY", err.Error())
+	}
+	queues, err := c.QueueWeights()
+	if err != nil {
+		return nil, err
+	}
+	for name := range own {
+		if _, ok := queues[name]; !ok {
+			return nil, errorf("WORKER_QUEUE_CONCURRENCY", fmt.Sprintf("queue %q is not in WORKER_QUEUES (%s)", name, c.Queues))
+		}
+	}
+	return own, nil
+}
+
+// ParseQueueConcurrency parses a list such as "generation=256,other=8"
+// into queue names and concurrencies: comma-separated name=n entries,
+// n a positive integer, no queue twice.
+func ParseQueueConcurrency(s string) (map[string]int, error) {
+	out := make(map[string]int)
+	for i, entry := range strings.Split(s, ",") {
+		name, n, ok := strings.Cut(entry, "=")
+		name, n = strings.TrimSpace(name), strings.TrimSpace(n)
+		switch {
+		case !ok || name == "":
+			return nil, fmt.Errorf("entry %d (%q): want name=concurrency", i+1, strings.TrimSpace(entry))
+		case !queueNameRE.MatchString(name):
+			return nil, fmt.Errorf("queue name %q: only letters, digits and _ . : - are allowed", name)
+		}
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("queue %q listed twice", name)
+		}
+		v, err := strconv.Atoi(n)
+		if err != nil || v < 1 {
+			return nil, fmt.Errorf("queue %q: concurrency must be a positive integer (got %q)", name, n)
+		}
+		out[name] = v
+	}
+	return out, nil
+}
+
 // Validate reports the first unusable field as an *Error.
 func (c Worker) Validate() error {
 	if c.Concurrency < 1 {
 		return errorf("WORKER_CONCURRENCY", fmt.Sprintf("must be at least 1 (got %d)", c.Concurrency))
 	}
 	if _, err := c.QueueWeights(); err != nil {
+		return err
+	}
+	if _, err := c.QueueConcurrencies(); err != nil {
 		return err
 	}
 	if err := checkPositive("SHUTDOWN_TIMEOUT", c.ShutdownTimeout); err != nil {

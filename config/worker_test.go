@@ -78,3 +78,15 @@ func TestWorkerQueueWeights(t *testing.T) {
 		t.Errorf("QueueWeights() error = %v, want *Error for WORKER_QUEUES", err)
 	}
 }
+
+func TestWorkerQueueConcurrencies(t *testing.T) {
+	w := Worker{Queues: "embeddings=6,generation=3", QueueConcurrency: " generation = 256 "}
+	got, err := w.QueueConcurrencies()
+	if err != nil || len(got) != 1 || got["generation"] != 256 {
+		t.Fatalf("QueueConcurrencies() = %v, %v; want map[generation:256]", got, err)
+	}
+	w.QueueConcurrency = ""
+	if got, err := w.QueueConcurrencies(); err != nil || got != nil {
+		t.Fatalf("QueueConcurrencies() of none = %v, %v; want nil, nil", got, err)
+	}
+}

@@ -85,7 +85,7 @@ func FormatPayload(taskType string, payload []byte) string {
 			return undecodable("payload", payload, err)
 		}
 		s := generateSummary{
-			Provider: orDefault(p.Provider, tasks.ProviderOllama), Model: orDefault(p.Model, defaultModel),
+			Provider: orDefault(p.Provider, defaultModel), Model: orDefault(p.Model, defaultModel),
 			Items: 1, ID: p.ID, Prompt: clip(p.Prompt), Messages: len(p.Messages), Stream: p.Stream, PayloadBytes: len(payload),
 		}
 		if n := len(p.Messages); n > 0 {
@@ -157,7 +157,7 @@ func FormatResult(taskType string, result []byte) string {
 			return undecodable("result", result, err)
 		}
 		return marshal(generateResultSummary{
-			Model: g.Model, Text: clip(g.Text), TextChars: utf8.RuneCountInString(g.Text), DoneReason: g.DoneReason,
+			Model: g.Model, Text: clip(g.Text), TextChars: utf8.RuneCountInString(g.Text), DoneReason: g.FinishReason,
 			InputTokens: g.InputTokens, OutputTokens: g.OutputTokens,
 		})
 	}

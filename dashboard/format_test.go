@@ -27,7 +27,7 @@ func TestFormatPayload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prompt, err := tasks.NewGenerateTask(tasks.GeneratePayload{Model: "llama3.2", Prompt: long, ID: "q-17", Stream: true})
+	prompt, err := tasks.NewGenerateTask(tasks.GeneratePayload{Provider: tasks.ProviderOllama, Model: "llama3.2", Prompt: long, ID: "q-17", Stream: true})
 	if err != nil {
 		t.Fatal(err)
 	}

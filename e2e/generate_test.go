@@ -8,14 +8,20 @@ import (
 	"github.com/llmq/llmq/simulator"
 )
 
-// generateOut is one line of enqueue generate --wait output.
+// generateOut is one line of enqueue generate --wait output: a
+// generation job's simple output.
 type generateOut struct {
-	ID           string `json:"id"`
-	Model        string `json:"model"`
-	Text         string `json:"text"`
-	DoneReason   string `json:"done_reason"`
-	InputTokens  int    `json:"input_tokens"`
-	OutputTokens int    `json:"output_tokens"`
+	ID           string     `json:"id"`
+	Model        string     `json:"model"`
+	Text         string     `json:"text"`
+	FinishReason string     `json:"finish_reason"`
+	Usage        tokenUsage `json:"usage"`
+}
+
+type tokenUsage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
 }
 
 type message struct {
@@ -23,9 +29,9 @@ type message struct {
 	Content string `json:"content"`
 }
 
-// TestGenerate completes prompts and a chat through the simulator's Ollama
-// routes, streamed and not, and checks each text against the simulator's
-// own completion.
+// TestGenerate runs prompts and a chat as a generation job through the
+// simulator's Ollama routes, streamed and not, and checks each text
+// against the simulator's own completion.
 func TestGenerate(t *testing.T) {
 	t.Parallel()
 	const model = "e2e-generation-model"
@@ -67,7 +73,7 @@ func TestGenerate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := f.enqueue(t, "generate", "--file", file, fmt.Sprintf("--stream=%t", tt.stream), "--wait")
+			res := f.enqueue(t, "generate", "--provider", "ollama", "--file", file, fmt.Sprintf("--stream=%t", tt.stream), "--wait")
 			if res.Code != 0 {
 				t.Fatalf("enqueue exit status %d\nstderr:\n%s", res.Code, res.Stderr)
 			}
@@ -81,13 +87,13 @@ func TestGenerate(t *testing.T) {
 					continue
 				}
 				src := derivedFrom[g.ID]
+				in := simulator.Tokens(src)
 				want := generateOut{
 					ID:           g.ID,
 					Model:        model,
 					Text:         strings.Join(simulator.Completion(src, simulator.DefaultTokens), ""),
-					DoneReason:   "stop",
-					InputTokens:  simulator.Tokens(src),
-					OutputTokens: simulator.DefaultTokens,
+					FinishReason: "stop",
+					Usage:        tokenUsage{in, simulator.DefaultTokens, in + simulator.DefaultTokens},
 				}
 				if g != want {
 					t.Errorf("result %s:\n got %+v\nwant %+v", g.ID, g, want)

@@ -1,5 +1,5 @@
-// Package job runs bulk embedding jobs: a JSONL file in, one vector per
-// line out, through ordinary embedding tasks.
+// Package job runs bulk jobs: a JSONL file in, one vector or one answer
+// per line out, through ordinary embedding or generation tasks.
 //
 // A job is a set of tasks.TypeEmbed tasks with deterministic IDs (JOB:n for
 // batch n) and a manifest in Redis:
@@ -39,6 +39,18 @@
 // (27 bytes per line): one of item IDs, to refuse duplicates, and one of
 // texts, to embed each once. Export holds a window of batches and a few
 // recent ones, for duplicates.
+//
+// Generation jobs (Spec.Kind KindGeneration) go the same way, with one
+// tasks.TypeGenerate task per unique request (JOB:n for the n-th), read
+// by NewGenerateReader: {"id", "prompt"} and {"id", "messages"} lines,
+// or OpenAI Batch API requests to /v1/chat/completions and
+// /v1/completions, whose bodies are sent as they are. Identical requests
+// are sent once. Each task's result (tasks.GenerateResult) holds the
+// provider's answer body, the text, finish reason and usage; Export
+// writes {"id", "model", "text", "finish_reason", "usage"} lines or
+// Batch API output lines whose response body is the provider's. A Batch
+// API server that has parsed its requests submits them with
+// SubmitGenerateRequests.
 //
 // Redis keys are listed with keys, in manifest.go.
 package job

@@ -32,7 +32,9 @@ type ExportOptions struct {
 	Errors io.Writer
 	// Format is the output format; empty means the job's input format.
 	Format Format
-	// Window is how many batches are read from Redis at once. Default 8.
+	// Window is how many batches are read from Redis at once. Default 8,
+	// or 32 for a generation job (one item per batch). Export holds at
+	// most Window plus 16 batches' results in memory.
 	Window int
 }
 
@@ -59,6 +61,9 @@ func Export(ctx context.Context, rdb redis.UniversalClient, st *Status, opts Exp
 	}
 	if opts.Window <= 0 {
 		opts.Window = 8
+		if st.Generation() {
+			opts.Window = 32
+		}
 	}
 	hasDups, err := rdb.Exists(ctx, key(st.ID, keyDups)).Result()
 	if err != nil {
@@ -107,9 +112,13 @@ type fetched struct {
 	res     *tasks.EmbedResult // nil when the whole batch failed
 	failed  string             // why the whole batch failed
 	dups    []Dup
-	starts  []int // first text of each item, and the end
-	tokens  []int // tokens of each item, the batch's count shared by text length
-	err     error
+	// A generation job's batch: its request and its result (nil when the
+	// task failed for good).
+	genPayload *tasks.GeneratePayload
+	gen        *tasks.GenerateResult
+	starts     []int // first text of each item, and the end
+	tokens     []int // tokens of each item, the batch's count shared by text length
+	err        error
 }
 
 const cachedBatches = 16
@@ -173,6 +182,13 @@ func (e *exporter) fetch(ctx context.Context, seq int) *fetched {
 		b.err = fmt.Errorf("job %s batch %d (task %s): %w", e.st.ID, seq, id, err)
 		return b
 	}
+	if e.st.Generation() {
+		if err := e.fetchGenerate(b, info); err != nil {
+			b.err = fmt.Errorf("task %s: %w", id, err)
+			return b
+		}
+		return e.fetchDups(ctx, b)
+	}
 	if err := json.Unmarshal(info.Payload, &b.payload); err != nil {
 		b.err = fmt.Errorf("task %s: payload: %w", id, err)
 		return b
@@ -193,6 +209,39 @@ func (e *exporter) fetch(ctx context.Context, seq int) *fetched {
 		b.err = fmt.Errorf("%w: task %s is %s", ErrNotFinished, id, info.State)
 		return b
 	}
+	e.fetchDups(ctx, b)
+	if b.err == nil {
+		b.index()
+	}
+	return b
+}
+
+// fetchGenerate reads a generation job's batch from its task.
+func (e *exporter) fetchGenerate(b *fetched, info *asynq.TaskInfo) error {
+	b.genPayload = &tasks.GeneratePayload{}
+	if err := json.Unmarshal(info.Payload, b.genPayload); err != nil {
+		return fmt.Errorf("payload: %w", err)
+	}
+	switch info.State {
+	case asynq.TaskStateCompleted:
+		res, err := tasks.DecodeGenerateResult(info.Result)
+		if err != nil {
+			return err
+		}
+		b.gen = res
+	case asynq.TaskStateArchived:
+		b.failed = info.LastErr
+	default:
+		return fmt.Errorf("%w: the task is %s", ErrNotFinished, info.State)
+	}
+	b.starts = []int{0, 1}
+	return nil
+}
+
+// fetchDups reads the duplicates among batch b's items, if the job has
+// any.
+func (e *exporter) fetchDups(ctx context.Context, b *fetched) *fetched {
+	seq := b.seq
 	if e.hasDups {
 		raw, err := e.rdb.HGet(ctx, key(e.st.ID, keyDups), strconv.Itoa(seq)).Bytes()
 		switch {
@@ -207,7 +256,6 @@ func (e *exporter) fetch(ctx context.Context, seq int) *fetched {
 			}
 		}
 	}
-	b.index()
 	return b
 }
 
@@ -283,6 +331,12 @@ func (e *exporter) write(ctx context.Context, b *fetched) error {
 		if i == n {
 			break
 		}
+		if b.genPayload != nil {
+			if err := e.writeGenerate(b, b.genPayload.ID, false, b.seq); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := e.writeItem(b, i, b.payload.IDs[b.starts[i]], b.tokens[i]); err != nil {
 			return err
 		}
@@ -314,6 +368,9 @@ func (e *exporter) writeDup(ctx context.Context, cur *fetched, d Dup) error {
 		return fmt.Errorf("job %s batch %d: duplicate %q refers to item %d of %d", e.st.ID, cur.seq, d.ID, d.Of.Item, len(src.starts)-1)
 	}
 	e.sum.Duplicates++
+	if src.genPayload != nil {
+		return e.writeGenerate(src, d.ID, true, cur.seq)
+	}
 	return e.writeItemOf(src, d.Of.Item, d.ID, 0, cur.seq)
 }
 
@@ -396,28 +453,42 @@ func (e *exporter) writeItemOf(b *fetched, i int, id string, tokens, seq int) er
 // batchError is a Batch API output line for a failed request: the
 // provider's answer when there was one, else an error object.
 func (e *exporter) batchError(l []byte, id string, fail *tasks.TextError, seq int) []byte {
+	return e.batchFailure(l, id, fail.Status, fail.Reason, "", "", seq)
+}
+
+// batchFailure is batchError with the provider's error type and code,
+// when known.
+func (e *exporter) batchFailure(l []byte, id string, status int, reason, typ, code string, seq int) []byte {
 	l = append(l, `{"id":`...)
 	l = appendJSON(l, e.requestID(id))
 	l = append(l, `,"custom_id":`...)
 	l = appendJSON(l, id)
-	if fail.Status == 0 {
-		l = append(l, `,"response":null,"error":{"code":"`+failCode(fail.Reason)+`","message":`...)
-		l = appendJSON(l, fail.Reason)
+	if status == 0 {
+		l = append(l, `,"response":null,"error":{"code":"`+failCode(reason)+`","message":`...)
+		l = appendJSON(l, reason)
 		return append(l, "}}\n"...)
 	}
-	typ := "invalid_request_error"
-	if fail.Status >= 500 {
-		typ = "server_error"
+	if typ == "" {
+		typ = "invalid_request_error"
+		if status >= 500 {
+			typ = "server_error"
+		}
 	}
 	l = append(l, `,"response":{"status_code":`...)
-	l = strconv.AppendInt(l, int64(fail.Status), 10)
+	l = strconv.AppendInt(l, int64(status), 10)
 	l = append(l, `,"request_id":`...)
 	l = appendJSON(l, TaskID(e.st.ID, seq))
 	l = append(l, `,"body":{"error":{"message":`...)
-	l = appendJSON(l, fail.Reason)
-	l = append(l, `,"type":"`...)
-	l = append(l, typ...)
-	return append(l, "\",\"param\":null,\"code\":null}}},\"error\":null}\n"...)
+	l = appendJSON(l, reason)
+	l = append(l, `,"type":`...)
+	l = appendJSON(l, typ)
+	l = append(l, `,"param":null,"code":`...)
+	if code == "" {
+		l = append(l, "null"...)
+	} else {
+		l = appendJSON(l, code)
+	}
+	return append(l, "}}},\"error\":null}\n"...)
 }
 
 // requestID is the Batch API "id" of an output line: stable for the job

@@ -56,8 +56,11 @@ type Item struct {
 	// Batch API: "custom_id").
 	ID string
 	// Texts holds the texts to embed: one, or for a Batch API line whose
-	// input is an array, several.
+	// input is an array, several. Empty for a generation job's item.
 	Texts []string
+	// Generate is a generation job's request (see NewGenerateReader); the
+	// job's Submission sets its Job.
+	Generate *tasks.GeneratePayload
 }
 
 // Limits bound what one item and one provider request may hold.
@@ -105,6 +108,8 @@ type Reader struct {
 	settled    bool
 	enc        string // tokenizer, once encSet
 	encSet     bool
+
+	gen *generateOptions // set for a generation job's input
 }
 
 // NewReader returns a Reader of r with the given limits.
@@ -183,6 +188,9 @@ func (r *Reader) bad(format string, args ...any) error {
 func (r *Reader) parse(b []byte) (Item, error) {
 	if !utf8.Valid(b) {
 		return Item{}, r.bad("not valid UTF-8 (at byte %d)", invalidUTF8(b))
+	}
+	if r.gen != nil {
+		return r.parseGenerate(b)
 	}
 	var l inputLine
 	if err := json.Unmarshal(b, &l); err != nil {

@@ -1,6 +1,7 @@
 package job
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"slices"
@@ -117,5 +118,50 @@ func TestReaderLongLine(t *testing.T) {
 	}
 	if len(items) != 1 || items[0].ID != "b" || items[0].Line != 2 {
 		t.Errorf("items %+v, want b on line 2", items)
+	}
+}
+
+// TestGenerateReader checks what a generation job's reader makes of each
+// kind of line, and the reason it gives for each bad one.
+func TestGenerateReader(t *testing.T) {
+	tests := []struct {
+		name     string
+		provider string
+		line     string
+		want     string // the payload as JSON, or the reason of a bad line
+	}{
+		{"prompt toward openai", "openai", `{"id": 7, "prompt": "hi", "temperature": 0, "seed": 12345678901234567}`,
+			`{"provider":"openai","stream":true,"id":"7","endpoint":"/v1/chat/completions","body":{"messages":[{"role":"user","content":"hi"}],"model":"dm","seed":12345678901234567,"temperature":0}}`},
+		{"own model kept", "openai", `{"id": "a", "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}], "model": "m"}`,
+			`{"provider":"openai","stream":true,"id":"a","endpoint":"/v1/chat/completions","body":{"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"model":"m"}}`},
+		{"prompt toward ollama", "ollama", `{"id": "a", "prompt": "hi", "system": "s", "options": {"num_predict": 4}}`,
+			`{"provider":"ollama","model":"dm","prompt":"hi","system":"s","options":{"num_predict":4},"stream":true,"id":"a"}`},
+		{"batch line", "openai", `{"custom_id": "r", "method": "POST", "url": "/v1/completions", "body": {"prompt": "x",  "n": 2}}`,
+			`{"provider":"openai","id":"r","endpoint":"/v1/completions","body":{"prompt":"x","n":2}}`},
+		{"batch line toward ollama", "ollama", `{"custom_id": "r", "method": "POST", "url": "/v1/completions", "body": {}}`, "line 1: OpenAI Batch API lines need provider openai, not ollama"},
+		{"batch without custom_id", "openai", `{"method": "POST", "url": "/v1/completions", "body": {}}`, "line 1: no custom_id"},
+		{"batch GET", "openai", `{"custom_id": "r", "method": "GET", "url": "/v1/completions", "body": {}}`, `line 1: method "GET": want POST`},
+		{"messages not an array", "openai", `{"id": "a", "messages": "hi"}`, `line 1: "messages" must be a non-empty array`},
+		{"empty messages", "openai", `{"id": "a", "messages": []}`, `line 1: "messages" must be a non-empty array`},
+		{"prompt not a string", "openai", `{"id": "a", "prompt": 3}`, "line 1: prompt must be a string"},
+		{"ollama messages of parts", "ollama", `{"id": "a", "messages": [{"role": "user", "content": [{"type": "text"}]}]}`, `line 1: "messages" must be an array of {"role", "content"} with string values`},
+		{"not JSON", "openai", `{"id": `, "line 1: not a JSON object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewGenerateReader(strings.NewReader(tt.line+"\n"), tt.provider, "dm", true)
+			it, err := r.Next()
+			if err != nil {
+				var le *LineError
+				if !errors.As(err, &le) || !strings.HasPrefix(le.Error(), tt.want) {
+					t.Fatalf("Next() = %v, want %q", err, tt.want)
+				}
+				return
+			}
+			got, _ := json.Marshal(it.Generate)
+			if string(got) != tt.want {
+				t.Errorf("payload\n got %s\nwant %s", got, tt.want)
+			}
+		})
 	}
 }

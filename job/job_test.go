@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/llmq/llmq/clients"
+	"github.com/llmq/llmq/clients/ollama"
 	"github.com/llmq/llmq/clients/openai"
 	"github.com/llmq/llmq/internal/redistest"
 	"github.com/llmq/llmq/job"
@@ -74,10 +75,17 @@ func startWorker(rdb redis.UniversalClient, dim int, wrap func(http.Handler) htt
 		return nil, err
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ol, err := ollama.New(hc, ollama.Config{Host: ts.URL})
+	if err != nil {
+		ts.Close()
+		return nil, err
+	}
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: 4, LogLevel: asynq.FatalLevel,
-		Queues: map[string]int{tasks.QueueEmbeddings: 1}, RetryDelayFunc: tasks.RetryDelay, IsFailure: tasks.IsFailure})
+		Queues: map[string]int{tasks.QueueEmbeddings: 1, tasks.QueueGeneration: 1}, RetryDelayFunc: tasks.RetryDelay, IsFailure: tasks.IsFailure})
 	h := tasks.NewEmbedHandler(map[string]tasks.Embedder{tasks.ProviderOpenAI: oa}, logger, tasks.WithJobs(job.NewRecorder(rdb)))
-	if err := srv.Start(tasks.NewMux(map[string]asynq.Handler{tasks.TypeEmbed: h})); err != nil {
+	g := tasks.NewGenerateHandler(map[string]tasks.Generator{tasks.ProviderOllama: ol}, logger,
+		tasks.WithCompleter(oa), tasks.WithGenerateJobs(job.NewRecorder(rdb)))
+	if err := srv.Start(tasks.NewMux(map[string]asynq.Handler{tasks.TypeEmbed: h, tasks.TypeGenerate: g})); err != nil {
 		ts.Close()
 		return nil, err
 	}

@@ -70,7 +70,10 @@ type Manifest struct {
 	ID string `json:"id"`
 	// Digest is a hash of the input and every setting that shapes the
 	// tasks: two submissions with the same Digest make the same tasks.
-	Digest     string `json:"digest"`
+	Digest string `json:"digest"`
+	// Kind is KindEmbedding (also when empty: jobs of earlier versions)
+	// or KindGeneration.
+	Kind       string `json:"kind"`
 	Input      string `json:"input"`
 	Format     Format `json:"format"`
 	Provider   string `json:"provider"`
@@ -79,8 +82,11 @@ type Manifest struct {
 	Encoding   string `json:"encoding"`
 	Queue      string `json:"queue"`
 	BatchSize  int    `json:"batch_size"`
-	Created    int64  `json:"created_ms"`
-	Retention  int64  `json:"retention_s"`
+	// Stream is a generation job's: its simple lines' answers are
+	// streamed by the provider.
+	Stream    bool  `json:"stream"`
+	Created   int64 `json:"created_ms"`
+	Retention int64 `json:"retention_s"`
 	// Lines is the number of non-blank input lines, known before the
 	// items are read.
 	Lines int `json:"lines"`
@@ -94,6 +100,9 @@ type Manifest struct {
 	CancelReason CancelReason `json:"cancel_reason"`
 	CancelledAt  int64        `json:"cancelled_ms"`
 }
+
+// Generation reports whether the job is a generation job.
+func (m *Manifest) Generation() bool { return m.Kind == KindGeneration }
 
 // Counters are the counts workers and producers keep in the manifest's
 // hash, in items (unique ones: duplicates are not embedded).
@@ -111,7 +120,7 @@ type Counters struct {
 // fields returns m as hash fields.
 func (m *Manifest) fields() []any {
 	return []any{
-		"id", m.ID, "digest", m.Digest, "input", m.Input, "format", string(m.Format),
+		"id", m.ID, "digest", m.Digest, "kind", m.Kind, "input", m.Input, "format", string(m.Format), "stream", m.Stream,
 		"provider", m.Provider, "model", m.Model, "dimensions", m.Dimensions, "encoding", m.Encoding,
 		"queue", m.Queue, "batch_size", m.BatchSize, "created_ms", m.Created,
 		"retention_s", m.Retention, "lines", m.Lines,
@@ -135,7 +144,7 @@ func Load(ctx context.Context, rdb redis.Cmdable, id string) (*Manifest, *Counte
 	n := func(k string) int { v, _ := strconv.Atoi(h[k]); return v }
 	n64 := func(k string) int64 { v, _ := strconv.ParseInt(h[k], 10, 64); return v }
 	m := &Manifest{
-		ID: h["id"], Digest: h["digest"], Input: h["input"], Format: Format(h["format"]),
+		ID: h["id"], Digest: h["digest"], Kind: h["kind"], Input: h["input"], Format: Format(h["format"]), Stream: h["stream"] == "1",
 		Provider: h["provider"], Model: h["model"], Dimensions: n("dimensions"), Encoding: h["encoding"],
 		Queue: h["queue"], BatchSize: n("batch_size"), Created: n64("created_ms"), Retention: n64("retention_s"),
 		Lines: n("lines"), Items: n("items"), Unique: n("unique"), Skipped: n("skipped"),

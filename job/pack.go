@@ -35,7 +35,10 @@ type Batch struct {
 	Counts []int    // texts per item, or nil when each item has one
 	Items  int
 	Dups   []Dup
-	tokens int
+	// Generate is the request of a generation job's batch, which holds
+	// one item (IDs holds its id).
+	Generate *tasks.GeneratePayload
+	tokens   int
 }
 
 // packer cuts a stream of items into batches, in input order.
@@ -63,7 +66,7 @@ func (p *packer) add(it Item) (Loc, *Batch) {
 	}
 	var closed *Batch
 	if b := p.open; b != nil && b.Items > 0 &&
-		(len(b.Texts)+len(it.Texts) > p.size || b.tokens+n > p.tokens) {
+		(len(b.Texts)+len(it.Texts) > p.size || b.tokens+n > p.tokens || it.Generate != nil) {
 		closed = p.close()
 	}
 	if p.open == nil {
@@ -83,6 +86,10 @@ func (p *packer) add(it Item) (Loc, *Batch) {
 	}
 	for _, t := range it.Texts {
 		b.Texts = append(b.Texts, t)
+		b.IDs = append(b.IDs, it.ID)
+	}
+	if it.Generate != nil {
+		b.Generate = it.Generate
 		b.IDs = append(b.IDs, it.ID)
 	}
 	b.tokens += n

@@ -43,15 +43,22 @@ type Spec struct {
 	// ID names the job; empty derives it from the input and the settings,
 	// so that submitting the same file the same way resumes the same job.
 	ID string
+	// Kind is KindEmbedding (the default) or KindGeneration: the input is
+	// then read by NewGenerateReader, and each unique item is one task.
+	Kind string
+	// Stream has the provider stream the answers of a generation job's
+	// simple lines (see NewGenerateReader).
+	Stream bool
 	// Provider, Model and Dimensions go into every task; Batch API lines
 	// set Model and Dimensions themselves (body.model, body.dimensions).
 	Provider   string
 	Model      string
 	Dimensions int
-	// Queue is the asynq queue; default tasks.QueueEmbeddings.
+	// Queue is the asynq queue; default tasks.QueueEmbeddings, or
+	// tasks.QueueGeneration for a generation job.
 	Queue string
 	// BatchSize is the most texts per task, 1 to tasks.MaxEmbedInputs.
-	// Default DefaultBatchSize.
+	// Default DefaultBatchSize. A generation job has one item per task.
 	BatchSize int
 	// Limits bound texts and tasks in tokens.
 	Limits Limits
@@ -75,11 +82,20 @@ func (s Spec) withDefaults() Spec {
 	if s.Provider == "" {
 		s.Provider = tasks.ProviderOpenAI
 	}
+	if s.Kind == "" {
+		s.Kind = KindEmbedding
+	}
 	if s.Queue == "" {
 		s.Queue = tasks.QueueEmbeddings
+		if s.Kind == KindGeneration {
+			s.Queue = tasks.QueueGeneration
+		}
 	}
 	if s.BatchSize <= 0 {
 		s.BatchSize = DefaultBatchSize
+	}
+	if s.Kind == KindGeneration {
+		s.BatchSize = 1
 	}
 	if s.Retention <= 0 {
 		s.Retention = tasks.DefaultRetention
@@ -251,7 +267,7 @@ func (s *Submission) validate(lines int, bad func(*LineError)) (int, error) {
 		return 0, err
 	}
 	defer f.Close()
-	r := NewReader(f, s.spec.Limits)
+	r := s.reader(f)
 	ids := newTable(lines, false)
 	n := 0
 	for {
@@ -273,6 +289,14 @@ func (s *Submission) validate(lines int, bad func(*LineError)) (int, error) {
 	}
 }
 
+// reader returns the Reader of the job's input in f.
+func (s *Submission) reader(f io.Reader) *Reader {
+	if s.spec.Kind == KindGeneration {
+		return NewGenerateReader(f, s.spec.Provider, s.spec.Model, s.spec.Stream)
+	}
+	return NewReader(f, s.spec.Limits)
+}
+
 func checkID(ids *table, it Item) error {
 	if !ids.put(xxhash.Sum64String(it.ID), 0) {
 		return &LineError{Line: it.Line, Reason: fmt.Sprintf("duplicate id %q", it.ID)}
@@ -290,8 +314,8 @@ func (s *Submission) manifest(inputSum string, lines int) (*Manifest, error) {
 		return nil, err
 	}
 	defer f.Close()
-	r := NewReader(f, spec.Limits)
-	for r.Format == "" || (r.Format == FormatBatch && r.Encoding == "") {
+	r := s.reader(f)
+	for r.Format == "" || (r.Format == FormatBatch && r.Encoding == "" && r.gen == nil) {
 		if _, err := r.Next(); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil && !errors.Is(err, ErrBadLine) {
@@ -299,14 +323,14 @@ func (s *Submission) manifest(inputSum string, lines int) (*Manifest, error) {
 		}
 	}
 	m := &Manifest{
-		Input: spec.Name, Format: r.Format, Provider: spec.Provider, Model: spec.Model,
+		Kind: spec.Kind, Stream: spec.Stream && spec.Kind == KindGeneration, Input: spec.Name, Format: r.Format, Provider: spec.Provider, Model: spec.Model,
 		Dimensions: spec.Dimensions, Encoding: "float", Queue: spec.Queue, BatchSize: spec.BatchSize,
 		Created: time.Now().UnixMilli(), Retention: int64(spec.Retention / time.Second), Lines: lines,
 	}
 	if m.Format == "" {
 		m.Format = FormatSimple
 	}
-	if m.Format == FormatBatch {
+	if m.Format == FormatBatch && r.gen == nil {
 		if r.Model != "" {
 			m.Model = r.Model
 		}
@@ -316,6 +340,9 @@ func (s *Submission) manifest(inputSum string, lines int) (*Manifest, error) {
 		m.Encoding = r.Encoding
 	}
 	d := sha256.New()
+	if m.Generation() {
+		fmt.Fprintf(d, "llmq job 1\nkind %s\nstream %t\n", m.Kind, m.Stream)
+	}
 	fmt.Fprintf(d, "llmq job 1\ninput %s\nprovider %s\nmodel %s\ndimensions %d\nqueue %s\nbatch %d\ntokens %d %d\n",
 		inputSum, m.Provider, m.Model, m.Dimensions, m.Queue, m.BatchSize, spec.Limits.InputTokens, spec.Limits.RequestTokens)
 	m.Digest = hex.EncodeToString(d.Sum(nil))
@@ -371,7 +398,7 @@ func (s *Submission) send(ctx context.Context, out *Summary, lines int, bad func
 		})
 	}
 
-	r := NewReader(f, spec.Limits)
+	r := s.reader(f)
 	ids := newTable(lines, false)
 	texts := newTable(lines, true)
 	p := newPacker(spec.BatchSize, spec.Limits.RequestTokens)
@@ -402,12 +429,11 @@ func (s *Submission) send(ctx context.Context, out *Summary, lines int, bad func
 		s.read.Add(1)
 		s.items.Add(1)
 		out.Items++
-		h.Reset()
-		for _, t := range it.Texts {
-			_, _ = h.WriteString(t)
-			_, _ = h.Write([]byte{0})
+		k, err := itemKey(&h, it)
+		if err != nil {
+			_, _, _ = snd.wait()
+			return err
 		}
-		k := h.Sum64()
 		if n, ok := texts.get(k); ok {
 			p.dup(it.ID, p.loc(n))
 			continue
@@ -445,6 +471,27 @@ end
 return 0
 `)
 
+// itemKey is the hash by which identical items are found: of the texts
+// to embed, or of the generation request (its id aside).
+func itemKey(h *xxhash.Digest, it Item) (uint64, error) {
+	h.Reset()
+	if it.Generate != nil {
+		p := *it.Generate
+		p.ID, p.Job = "", nil
+		b, err := json.Marshal(p)
+		if err != nil {
+			return 0, fmt.Errorf("line %d: %w", it.Line, err)
+		}
+		_, _ = h.Write(b)
+		return h.Sum64(), nil
+	}
+	for _, t := range it.Texts {
+		_, _ = h.WriteString(t)
+		_, _ = h.Write([]byte{0})
+	}
+	return h.Sum64(), nil
+}
+
 // enqueue sends one batch: its duplicates, then its task, then marks it
 // sent. It reports whether the task existed already.
 func (s *Submission) enqueue(ctx context.Context, client *asynq.Client, m Manifest, b *Batch) (bool, error) {
@@ -457,6 +504,9 @@ func (s *Submission) enqueue(ctx context.Context, client *asynq.Client, m Manife
 			return false, fmt.Errorf("job %s batch %d: %w", m.ID, b.Seq, err)
 		}
 	}
+	if b.Generate != nil {
+		return s.enqueueGenerate(ctx, client, m, b)
+	}
 	e, err := Enqueue(ctx, client, s.spec.Producer, tasks.TypeEmbed, func(headers map[string]string) (*asynq.Task, error) {
 		return tasks.NewEmbedTaskWithHeaders(tasks.EmbedPayload{
 			Provider: m.Provider, Model: m.Model, Dimensions: m.Dimensions,
@@ -468,6 +518,24 @@ func (s *Submission) enqueue(ctx context.Context, client *asynq.Client, m Manife
 	}
 	if err := sentScript.Run(ctx, s.rdb, keys(m.ID), b.Seq, b.Items).Err(); err != nil && err != redis.Nil {
 		return false, fmt.Errorf("job %s batch %d: %w", m.ID, b.Seq, err)
+	}
+	return e.Existed, nil
+}
+
+// enqueueGenerate sends a generation job's batch, one item, and marks it
+// sent.
+func (s *Submission) enqueueGenerate(ctx context.Context, client *asynq.Client, m Manifest, b *Batch) (bool, error) {
+	e, err := Enqueue(ctx, client, s.spec.Producer, tasks.TypeGenerate, func(headers map[string]string) (*asynq.Task, error) {
+		p := *b.Generate
+		p.Job = &tasks.JobRef{ID: m.ID, Batch: b.Seq}
+		return tasks.NewGenerateTaskWithHeaders(p, headers,
+			asynq.TaskID(TaskID(m.ID, b.Seq)), asynq.Queue(m.Queue), asynq.Retention(s.spec.Retention))
+	})
+	if err != nil {
+		return false, fmt.Errorf("enqueue job %s item %d: %w", m.ID, b.Seq, err)
+	}
+	if err := sentScript.Run(ctx, s.rdb, keys(m.ID), b.Seq, b.Items).Err(); err != nil && err != redis.Nil {
+		return false, fmt.Errorf("job %s item %d: %w", m.ID, b.Seq, err)
 	}
 	return e.Existed, nil
 }

@@ -17,11 +17,17 @@
 //
 //	TypeEmbed     "embedding:create"  payload EmbedPayload      result: binary, see EncodeEmbedResult
 //	TypeEmbedItem "embedding:item"    payload EmbedItemPayload  result: under ItemResultKey
-//	TypeGenerate  "generation:create" payload GeneratePayload   result: JSON clients.Generation
+//	TypeGenerate  "generation:create" payload GeneratePayload   result: JSON GenerateResult
 //
-// Bulk jobs (package job) are sets of ordinary TypeEmbed tasks whose
-// payload names the job and the batch (EmbedPayload.Job); the handler
-// reports their progress to a JobRecorder.
+// Bulk jobs (package job) are sets of ordinary TypeEmbed or TypeGenerate
+// tasks whose payload names the job and the batch (EmbedPayload.Job,
+// GeneratePayload.Job); the handlers report their progress to a
+// JobRecorder.
+//
+// Generation goes to Ollama (Generator) or to an OpenAI-compatible
+// server's chat and text completions (Completer): a payload's prompt or
+// messages become a chat request, and an OpenAI request body
+// (GeneratePayload.Body, from a Batch API line) is sent as it is.
 //
 // Micro-batching: a TypeEmbedItem task carries one text and joins an asynq
 // group (ItemGroup). A worker whose asynq.Config has AggregateItems as its
@@ -38,8 +44,9 @@
 // them as failed with the provider's reason (the LQE2 layout) and the
 // others with their vectors.
 //
-// Handlers depend on the small interfaces Embedder and Generator, which the
-// provider clients in clients/openai and clients/ollama satisfy.
+// Handlers depend on the small interfaces Embedder, Generator and
+// Completer, which the provider clients in clients/openai and
+// clients/ollama satisfy.
 //
 // Outcomes. A handler returns nil (done), an error wrapping asynq.SkipRetry
 // (archived at once, with a readable reason, because repeating cannot

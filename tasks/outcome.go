@@ -29,8 +29,11 @@ func permanent(err error) error {
 // cannot help; anything else is left to be retried.
 func classify(err error) error {
 	var apiErr *clients.APIError
+	var streamErr *clients.StreamError
 	switch {
 	case errors.As(err, &apiErr) && apiErr.Permanent():
+		return permanent(err)
+	case errors.As(err, &streamErr) && streamErr.Permanent():
 		return permanent(err)
 	case errors.Is(err, clients.ErrInvalidRequest):
 		return permanent(err)

@@ -34,6 +34,9 @@ func TestClassify(t *testing.T) {
 		{"500", api(http.StatusInternalServerError, ""), false},
 		{"503", api(http.StatusServiceUnavailable, ""), false},
 		{"invalid request", fmt.Errorf("embed: %w", clients.ErrInvalidRequest), true},
+		{"stream error, invalid request", fmt.Errorf("generate: %w", &clients.StreamError{Provider: "openai", Type: "invalid_request_error"}), true},
+		{"stream error, quota", fmt.Errorf("generate: %w", &clients.StreamError{Provider: "openai", Code: "insufficient_quota"}), true},
+		{"stream error, server", fmt.Errorf("generate: %w", &clients.StreamError{Provider: "openai", Type: "server_error"}), false},
 		{"deadline", fmt.Errorf("embed: %w", context.DeadlineExceeded), false},
 		{"network", errors.New("read tcp: connection reset by peer"), false},
 	}

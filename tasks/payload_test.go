@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -58,7 +59,16 @@ func TestGeneratePayloadValidate(t *testing.T) {
 		{"nothing", GeneratePayload{}, "neither prompt nor messages"},
 		{"both", GeneratePayload{Prompt: "a", Messages: []clients.Message{{Role: "user", Content: "b"}}}, "both"},
 		{"empty message", GeneratePayload{Messages: []clients.Message{{Role: "user"}}}, "message 0"},
-		{"openai cannot generate", GeneratePayload{Provider: "openai", Prompt: "hi"}, "cannot generate"},
+		{"openai prompt", GeneratePayload{Provider: "openai", Prompt: "hi"}, ""},
+		{"unknown provider", GeneratePayload{Provider: "vllm", Prompt: "hi"}, "unknown provider"},
+		{"body", GeneratePayload{Endpoint: EndpointChat, Body: json.RawMessage(`{"messages":[]}`)}, ""},
+		{"body completions", GeneratePayload{Provider: "openai", Endpoint: EndpointCompletions, Body: json.RawMessage(` {"prompt":"x"}`)}, ""},
+		{"body for ollama", GeneratePayload{Provider: "ollama", Endpoint: EndpointChat, Body: json.RawMessage(`{}`)}, "needs provider"},
+		{"body without endpoint", GeneratePayload{Body: json.RawMessage(`{}`)}, "endpoint"},
+		{"body other endpoint", GeneratePayload{Endpoint: "/v1/embeddings", Body: json.RawMessage(`{}`)}, "endpoint"},
+		{"body not an object", GeneratePayload{Endpoint: EndpointChat, Body: json.RawMessage(`[1]`)}, "not a JSON object"},
+		{"body not JSON", GeneratePayload{Endpoint: EndpointChat, Body: json.RawMessage(`{"a":`)}, "not a JSON object"},
+		{"body with prompt", GeneratePayload{Endpoint: EndpointChat, Body: json.RawMessage(`{}`), Prompt: "x"}, "comes alone"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

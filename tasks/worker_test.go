@@ -28,6 +28,7 @@ var (
 	_ tasks.Embedder  = (*openai.Client)(nil)
 	_ tasks.Embedder  = (*ollama.Client)(nil)
 	_ tasks.Generator = (*ollama.Client)(nil)
+	_ tasks.Completer = (*openai.Client)(nil)
 )
 
 // fixture is a real Redis, the simulator and an asynq server running
@@ -108,7 +109,8 @@ func setup(t *testing.T) *fixture {
 	mux := tasks.NewMux(map[string]asynq.Handler{
 		tasks.TypeEmbed:     embed,
 		tasks.TypeEmbedItem: embed,
-		tasks.TypeGenerate:  tasks.NewGenerateHandler(map[string]tasks.Generator{tasks.ProviderOllama: ol}, logger),
+		tasks.TypeGenerate: tasks.NewGenerateHandler(map[string]tasks.Generator{tasks.ProviderOllama: ol}, logger,
+			tasks.WithCompleter(oa), tasks.WithGenerateJobs(jobs)),
 	})
 	f := &fixture{client: asynq.NewClient(server.ConnOpt()), inspector: asynq.NewInspector(server.ConnOpt()), sim: sim, rdb: rdb, jobs: jobs, logs: logs}
 	mux.Use(func(next asynq.Handler) asynq.Handler {

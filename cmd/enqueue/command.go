@@ -1,21 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
 
-	"github.com/llmq/llmq/clients"
 	"github.com/llmq/llmq/config"
 	"github.com/llmq/llmq/job"
 	"github.com/llmq/llmq/tasks"
@@ -59,18 +54,6 @@ type environment struct {
 	stdin    io.Reader
 	stdout   io.Writer
 	stderr   io.Writer
-}
-
-// open returns the input file, or standard input for "-".
-func (env *environment) open(name string) (io.ReadCloser, error) {
-	if name == "-" {
-		return io.NopCloser(env.stdin), nil
-	}
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	return f, nil
 }
 
 // taskOptions are the asynq options every task of this run gets.
@@ -175,127 +158,57 @@ func (c *embedCommand) run(ctx context.Context, env *environment) error {
 
 // generateCommand is "enqueue generate".
 type generateCommand struct {
-	prompt string
-	system string
-	file   string
-	stream bool
+	prompt   string
+	system   string
+	file     string
+	provider string
+	stream   bool
+	job      jobFlags
 }
 
 func (c *generateCommand) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.prompt, "prompt", "", "a prompt to complete")
-	fs.StringVar(&c.system, "system", "", "system prompt for --prompt and for file prompts without one")
-	fs.StringVar(&c.file, "file", "", `JSONL file of {"id", "prompt"} or {"id", "messages"} lines; - reads standard input`)
-	fs.BoolVar(&c.stream, "stream", true, "have the provider stream its answers (assembled by the worker)")
+	fs.StringVar(&c.system, "system", "", "system prompt for --prompt")
+	fs.StringVar(&c.file, "file", "", `JSONL file of {"id", "prompt"} or {"id", "messages"} lines or OpenAI Batch API chat or completion request lines, run as a job; - reads standard input`)
+	fs.StringVar(&c.provider, "provider", "", "openai (any OpenAI-compatible endpoint: chat completions) or ollama (default: GENERATION_PROVIDER)")
+	fs.BoolVar(&c.stream, "stream", true, "have the provider stream its answers (assembled by the worker); Batch API lines are sent as they are")
+	c.job.generateFlags(fs)
 }
 
 func (c *generateCommand) check() error {
-	if (c.prompt == "") == (c.file == "") {
+	switch {
+	case (c.prompt == "") == (c.file == ""):
 		return errors.New("give --prompt or --file (one of them)")
+	case c.provider != "" && c.provider != tasks.ProviderOpenAI && c.provider != tasks.ProviderOllama:
+		return fmt.Errorf("--provider must be %s or %s", tasks.ProviderOpenAI, tasks.ProviderOllama)
+	case c.file == "" && c.job.set():
+		return errors.New("--job, --strict, --errors and --format apply to --file only")
 	}
-	return nil
-}
-
-// generateLine is one line of a generate input file.
-type generateLine struct {
-	ID       string            `json:"id"`
-	Prompt   string            `json:"prompt"`
-	System   string            `json:"system"`
-	Messages []clients.Message `json:"messages"`
-	Options  map[string]any    `json:"options"`
+	return c.job.check()
 }
 
 func (c *generateCommand) run(ctx context.Context, env *environment) error {
+	provider := c.provider
+	if provider == "" {
+		provider = env.cfg.Generation.Provider
+	}
+	if c.file != "" {
+		return runJob(ctx, env, c.file, c.job, job.Spec{
+			Kind: job.KindGeneration, Provider: provider, Model: env.opts.model, Queue: env.opts.queue, Stream: c.stream,
+		})
+	}
 	q, err := newQueue(ctx, env)
 	if err != nil {
 		return err
 	}
 	defer q.close()
-
-	submit := func(l generateLine) error {
-		if l.System == "" {
-			l.System = c.system
-		}
-		return q.Add(ctx, tasks.TypeGenerate, []string{l.ID}, func(headers map[string]string) (*asynq.Task, error) {
-			return tasks.NewGenerateTaskWithHeaders(tasks.GeneratePayload{
-				Model: env.opts.model, Prompt: l.Prompt, System: l.System,
-				Messages: l.Messages, Options: l.Options, Stream: c.stream, ID: l.ID,
-			}, headers, env.taskOptions()...)
-		})
-	}
-	if c.file == "" {
-		if err := submit(generateLine{ID: "1", Prompt: c.prompt}); err != nil {
-			return err
-		}
-	} else {
-		err := readLines(env, c.file, func(n int, line []byte) error {
-			var l generateLine
-			if err := json.Unmarshal(line, &l); err != nil {
-				return badLine("not a JSON object: %v", err)
-			}
-			if l.ID == "" {
-				l.ID = strconv.Itoa(n)
-			}
-			if err := submit(l); err != nil {
-				if errors.Is(err, tasks.ErrInvalidPayload) {
-					return badLine("%v", err)
-				}
-				return err
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return q.finish(ctx, writeGenerateResults)
-}
-
-// errBadLine marks an input line that is skipped and reported.
-var errBadLine = errors.New("bad line")
-
-func badLine(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errBadLine, fmt.Sprintf(format, args...))
-}
-
-// maxLine is the longest input line accepted.
-const maxLine = 16 << 20
-
-// readLines calls fn for every non-blank line of the named file, numbered
-// from 1. A line fn rejects with errBadLine is reported on stderr as
-// FILE:N: reason and skipped; any other error stops the reading.
-func readLines(env *environment, name string, fn func(n int, line []byte) error) error {
-	r, err := env.open(name)
+	err = q.Add(ctx, tasks.TypeGenerate, []string{"1"}, func(headers map[string]string) (*asynq.Task, error) {
+		return tasks.NewGenerateTaskWithHeaders(tasks.GeneratePayload{
+			Provider: provider, Model: env.opts.model, Prompt: c.prompt, System: c.system, Stream: c.stream, ID: "1",
+		}, headers, env.taskOptions()...)
+	})
 	if err != nil {
 		return err
 	}
-	defer r.Close()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
-	bad := 0
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Bytes()
-		if len(strings.TrimSpace(string(line))) == 0 {
-			continue
-		}
-		var err error
-		if !utf8.Valid(line) {
-			err = badLine("not valid UTF-8")
-		} else {
-			err = fn(n, line)
-		}
-		if err != nil {
-			if !errors.Is(err, errBadLine) {
-				return err
-			}
-			bad++
-			fmt.Fprintf(env.stderr, "%s:%d: %v\n", name, n, strings.TrimPrefix(err.Error(), errBadLine.Error()+": "))
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read %s: %w", name, err)
-	}
-	if bad > 0 {
-		fmt.Fprintf(env.stderr, "%s: skipped %d bad line(s)\n", name, bad)
-	}
-	return nil
+	return q.finish(ctx, writeGenerateResults)
 }

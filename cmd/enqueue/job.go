@@ -37,6 +37,16 @@ func (f *jobFlags) flags(fs *flag.FlagSet) {
 	fs.IntVar(&f.requestTokens, "max-request-tokens", tasks.MaxRequestTokens, "most tokens per task, all texts together (estimated; OpenAI's limit is 300000)")
 }
 
+// generateFlags declares the flags of "enqueue generate --file": those
+// of embedding jobs but the token limits.
+func (f *jobFlags) generateFlags(fs *flag.FlagSet) {
+	fs.StringVar(&f.id, "job", "", "name the job (default: derived from the input and the settings, so that running the same command again resumes it)")
+	fs.BoolVar(&f.strict, "strict", false, "with any bad input line, enqueue nothing (default: skip and report bad lines)")
+	fs.StringVar(&f.errors, "errors", "", "with --out: file to write failed items to, with their reasons")
+	fs.StringVar(&f.format, "format", "", "with --out: output format, simple or batch (default: the input's)")
+	f.inputTokens, f.requestTokens = tasks.MaxInputTokens, tasks.MaxRequestTokens
+}
+
 func (f *jobFlags) set() bool {
 	return f.id != "" || f.strict || f.errors != "" || f.format != "" ||
 		f.inputTokens != tasks.MaxInputTokens || f.requestTokens != tasks.MaxRequestTokens
@@ -62,18 +72,28 @@ func checkFormat(f string) error {
 	return fmt.Errorf("--format must be %s or %s", job.FormatSimple, job.FormatBatch)
 }
 
-// runJob submits --file as a job, prints its ID and, with --wait or --out,
-// follows it to the end and exports its results.
+// runJob submits --file as an embedding job.
 func (c *embedCommand) runJob(ctx context.Context, env *environment) error {
-	path, name := c.file, c.file
-	if c.file == "-" {
+	return runJob(ctx, env, c.file, c.job, job.Spec{
+		Provider: c.provider, Model: env.opts.model, Dimensions: c.dimensions,
+		Queue: env.opts.queue, BatchSize: c.batchSize,
+		Limits: job.Limits{InputTokens: c.job.inputTokens, RequestTokens: c.job.requestTokens},
+	})
+}
+
+// runJob submits file as the job spec describes (with the settings of
+// the command line and the environment added), prints its ID and, with
+// --wait or --out, follows it to the end and exports its results.
+func runJob(ctx context.Context, env *environment, file string, flags jobFlags, spec job.Spec) error {
+	path, name := file, file
+	if file == "-" {
 		p, remove, err := job.Spool(env.stdin, "")
 		if err != nil {
 			return err
 		}
 		defer remove()
 		path, name = p, "stdin"
-	} else if _, err := os.Stat(c.file); err != nil {
+	} else if _, err := os.Stat(file); err != nil {
 		return err
 	}
 	rdb, err := connect(ctx, env)
@@ -89,14 +109,10 @@ func (c *embedCommand) runJob(ctx context.Context, env *environment) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(25)
 	}
-	sub := job.NewSubmission(rdb, job.Spec{
-		Path: path, Name: name, ID: c.job.id,
-		Provider: c.provider, Model: env.opts.model, Dimensions: c.dimensions,
-		Queue: env.opts.queue, BatchSize: c.batchSize,
-		Limits:    job.Limits{InputTokens: c.job.inputTokens, RequestTokens: c.job.requestTokens},
-		Retention: env.cfg.Results.Retention, Strict: c.job.strict, Concurrency: env.opts.concurrency,
-		Producer: env.producer,
-	})
+	spec.Path, spec.Name, spec.ID = path, name, flags.id
+	spec.Retention, spec.Strict, spec.Concurrency = env.cfg.Results.Retention, flags.strict, env.opts.concurrency
+	spec.Producer = env.producer
+	sub := job.NewSubmission(rdb, spec)
 	meter := progress.New(env.stderr, "enqueue", progress.IsTerminal(env.stderr))
 	stop := watch(func() {
 		p := sub.Progress()
@@ -136,7 +152,7 @@ func (c *embedCommand) runJob(ctx context.Context, env *environment) error {
 	if err != nil {
 		return err
 	}
-	if err := export(ctx, rdb, env, st, out, c.job.errors, c.job.format, false); err != nil {
+	if err := export(ctx, rdb, env, st, out, flags.errors, flags.format, false); err != nil {
 		return err
 	}
 	if st.Failed > 0 {
@@ -311,7 +327,11 @@ func printStatus(w io.Writer, st *job.Status) {
 	if st.Dimensions > 0 {
 		fmt.Fprintf(w, ", %d dimensions", st.Dimensions)
 	}
-	fmt.Fprintf(w, "; queue %s, %d texts per task\n", st.Queue, st.BatchSize)
+	if st.Generation() {
+		fmt.Fprintf(w, "; queue %s, one request per task\n", st.Queue)
+	} else {
+		fmt.Fprintf(w, "; queue %s, %d texts per task\n", st.Queue, st.BatchSize)
+	}
 	if st.Submitting {
 		fmt.Fprintf(w, "items     %d lines, %d items queued so far\n", st.Lines, st.Queued)
 	} else {

@@ -1,12 +1,13 @@
 // Command enqueue puts llmq tasks into Redis and follows them: bulk
-// embedding jobs from a JSONL file, embedding tasks from texts, and
-// generation tasks from prompts.
+// embedding and generation jobs from a JSONL file, embedding tasks from
+// texts, and a generation task from a prompt.
 //
 //	enqueue embed --file docs.jsonl               # prints the job ID
 //	enqueue status JOB [--wait]
 //	enqueue results JOB --out results.jsonl --errors errors.jsonl [--delete]
 //	enqueue jobs | cancel JOB | retry JOB
 //	enqueue embed --text "hello world" --wait
+//	enqueue generate --file prompts.jsonl         # prints the job ID
 //	enqueue generate --prompt "Why is the sky blue?" --wait
 //
 // Configuration comes from the environment; see --help.
@@ -53,14 +54,15 @@ func main() {
 }
 
 const usage = `Usage:
-  enqueue embed    --file FILE.jsonl [flags]     submit a bulk job; prints its ID
+  enqueue embed    --file FILE.jsonl [flags]     submit a bulk embedding job; prints its ID
+  enqueue generate --file FILE.jsonl [flags]     submit a bulk generation job; prints its ID
   enqueue status   JOB [--wait] [--json]         counts, rate; --wait follows to the end
   enqueue results  JOB [--out FILE] [--errors FILE] [--format simple|batch] [--delete]
   enqueue jobs     [--state STATE,...] [--limit N] [--json]   recent jobs: state, counts, age
   enqueue cancel   JOB                           remove its queued tasks; running ones finish
   enqueue retry    JOB [--wait]                  run its failed items again, same job ID
   enqueue embed    --text TEXT ... [flags]
-  enqueue generate (--prompt TEXT | --file FILE.jsonl) [flags]
+  enqueue generate --prompt TEXT [flags]
 
 Job input files hold one JSON object per line, either
   {"id": "doc-1", "text": "..."}
@@ -71,7 +73,9 @@ standard input. A bad line is reported with its line number and skipped
 (--strict: nothing is enqueued). Running the same command again resumes
 the same job and enqueues only what is missing.
 
-generate files hold {"id": "q-1", "prompt": "..."} or {"id": "q-1", "messages": [...]}.
+generate files hold {"id": "q-1", "prompt": "...", ...} or {"id": "q-1", "messages": [...], ...}
+(further fields go into the request as they are), or OpenAI Batch API
+requests with "url": "/v1/chat/completions" or "/v1/completions".
 
 Run "enqueue COMMAND --help" for a command's flags.
 

@@ -146,14 +146,18 @@ func writeEmbedResults(w *bufio.Writer, r job.Task, info *asynq.TaskInfo) error 
 	return nil
 }
 
-// generateOut is one line of generate results.
+// generateOut is one line of generate results, as a generation job's
+// simple output writes it.
 type generateOut struct {
 	ID           string `json:"id"`
 	Model        string `json:"model"`
 	Text         string `json:"text"`
-	DoneReason   string `json:"done_reason,omitempty"`
-	InputTokens  int    `json:"input_tokens"`
-	OutputTokens int    `json:"output_tokens"`
+	FinishReason string `json:"finish_reason"`
+	Usage        struct {
+		PromptTokens     int `json:"prompt_tokens"`
+		CompletionTokens int `json:"completion_tokens"`
+		TotalTokens      int `json:"total_tokens"`
+	} `json:"usage"`
 }
 
 func writeGenerateResults(w *bufio.Writer, r job.Task, info *asynq.TaskInfo) error {
@@ -161,8 +165,8 @@ func writeGenerateResults(w *bufio.Writer, r job.Task, info *asynq.TaskInfo) err
 	if err != nil {
 		return fmt.Errorf("task %s: %w", r.ID, err)
 	}
-	return json.NewEncoder(w).Encode(generateOut{
-		ID: r.Items[0], Model: g.Model, Text: g.Text, DoneReason: g.DoneReason,
-		InputTokens: g.InputTokens, OutputTokens: g.OutputTokens,
-	})
+	out := generateOut{ID: r.Items[0], Model: g.Model, Text: g.Text, FinishReason: g.FinishReason}
+	out.Usage.PromptTokens, out.Usage.CompletionTokens = g.InputTokens, g.OutputTokens
+	out.Usage.TotalTokens = g.InputTokens + g.OutputTokens
+	return json.NewEncoder(w).Encode(out)
 }

@@ -105,11 +105,15 @@ func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger) error
 		return err
 	}
 	defer flushTelemetry(tel, logger)
-	p, err := newProviders(ctx, cfg, logger, tel)
+	groups, err := taskServerGroups(cfg)
 	if err != nil {
 		return err
 	}
-	srv, err := startTasks(cfg, logger, tel, rdb, p)
+	p, err := newProviders(ctx, cfg, logger, tel, totalConcurrency(groups))
+	if err != nil {
+		return err
+	}
+	srv, err := startTasks(cfg, logger, tel, rdb, p, groups)
 	if err != nil {
 		return err
 	}
@@ -117,21 +121,21 @@ func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger) error
 		// Queue sizes come from one worker at a time: see QueueReporter.
 		reporter, err := telemetry.StartQueueReporter(rdb, tel.Providers, logger, telemetry.QueueReporterConfig{})
 		if err != nil {
-			srv.Shutdown()
+			srv.shutdown()
 			return err
 		}
 		defer reporter.Close()
 	}
 	health, err := startHealth(cfg.Worker.HTTPAddr, healthHandler(rdb, p.pools, tel.MetricsHandler()), logger)
 	if err != nil {
-		srv.Shutdown()
+		srv.shutdown()
 		return err
 	}
 
 	<-ctx.Done()
 	logger.Info("shutting down: no new tasks; waiting for running tasks",
 		slog.Duration("shutdown_timeout", cfg.Worker.ShutdownTimeout))
-	srv.Shutdown() // unfinished tasks go back to their queues
+	srv.shutdown() // unfinished tasks go back to their queues
 	if health != nil {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = health.Shutdown(shutdownCtx)
@@ -159,21 +163,34 @@ func flushTelemetry(tel *telemetry.Telemetry, logger *slog.Logger) {
 // *http.Client for its provider.
 type providers struct {
 	openai *openai.Client
-	ollama *ollama.Client
-	pools  map[string]*clients.Stats
+	// openaiGen serves chat and text completions: the same pool under the
+	// longer OPENAI_GENERATION_TIMEOUT.
+	openaiGen *openai.Client
+	ollama    *ollama.Client
+	pools     map[string]*clients.Stats
 }
 
-func newProviders(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger, tel *telemetry.Telemetry) (*providers, error) {
-	concurrency := cfg.Worker.Concurrency
-	openaiHTTP, openaiStats, err := clients.NewHTTPClient(poolConfig(logger, tel, "openai", cfg.OpenAI.MaxConns, cfg.OpenAI.MaxIdleConns, cfg.OpenAI.Timeout, concurrency))
+func newProviders(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger, tel *telemetry.Telemetry, concurrency int) (*providers, error) {
+	openaiPool := poolConfig(logger, tel, "openai", cfg.OpenAI.MaxConns, cfg.OpenAI.MaxIdleConns, cfg.OpenAI.Timeout, concurrency)
+	// A generation that does not stream sends its headers with its answer.
+	openaiPool.ResponseHeaderTimeout = max(cfg.OpenAI.Timeout, cfg.OpenAI.GenerationTimeout)
+	openaiHTTP, openaiStats, err := clients.NewHTTPClient(openaiPool)
 	if err != nil {
 		return nil, fmt.Errorf("openai client: %w", err)
 	}
+	// Generation uses the same pool under its own, longer, timeout.
+	openaiGenHTTP := *openaiHTTP
+	openaiGenHTTP.Timeout = cfg.OpenAI.GenerationTimeout
 	ollamaHTTP, ollamaStats, err := clients.NewHTTPClient(poolConfig(logger, tel, "ollama", cfg.Ollama.MaxConns, cfg.Ollama.MaxIdleConns, cfg.Ollama.Timeout, concurrency))
 	if err != nil {
 		return nil, fmt.Errorf("ollama client: %w", err)
 	}
 	oa, err := openai.New(openaiHTTP, openai.Config{BaseURL: cfg.OpenAI.BaseURL, APIKey: cfg.OpenAI.APIKey, Model: cfg.OpenAI.EmbeddingModel,
+		TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider})
+	if err != nil {
+		return nil, err
+	}
+	oaGen, err := openai.New(&openaiGenHTTP, openai.Config{BaseURL: cfg.OpenAI.BaseURL, APIKey: cfg.OpenAI.APIKey, ChatModel: cfg.OpenAI.ChatModel,
 		TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider})
 	if err != nil {
 		return nil, err
@@ -185,7 +202,8 @@ func newProviders(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger
 	}
 	warm(ctx, logger, "openai", openaiHTTP, oa.WarmURL())
 	warm(ctx, logger, "ollama", ollamaHTTP, ol.WarmURL())
-	return &providers{openai: oa, ollama: ol, pools: map[string]*clients.Stats{"openai": openaiStats, "ollama": ollamaStats}}, nil
+	return &providers{openai: oa, openaiGen: oaGen, ollama: ol,
+		pools: map[string]*clients.Stats{"openai": openaiStats, "ollama": ollamaStats}}, nil
 }
 
 // poolConfig returns a provider's pool settings. The idle limit is raised
@@ -201,12 +219,23 @@ func poolConfig(logger *slog.Logger, tel *telemetry.Telemetry, provider string, 
 		Provider: provider, MeterProvider: tel.MeterProvider}
 }
 
-// startTasks starts the asynq server running llmq's handlers.
-func startTasks(cfg config.WorkerEnv, logger *slog.Logger, tel *telemetry.Telemetry, rdb redis.UniversalClient, p *providers) (*asynq.Server, error) {
+// taskServerGroups splits the worker's queues into the task servers that
+// serve them: one per queue given its own concurrency
+// (WORKER_QUEUE_CONCURRENCY), and one shared by the rest.
+func taskServerGroups(cfg config.WorkerEnv) ([]serverGroup, error) {
 	queues, err := cfg.Worker.QueueWeights()
 	if err != nil {
 		return nil, err
 	}
+	own, err := cfg.Worker.QueueConcurrencies()
+	if err != nil {
+		return nil, err
+	}
+	return serverGroups(queues, own, cfg.Worker.Concurrency), nil
+}
+
+// startTasks starts the asynq servers running llmq's handlers.
+func startTasks(cfg config.WorkerEnv, logger *slog.Logger, tel *telemetry.Telemetry, rdb redis.UniversalClient, p *providers, groups []serverGroup) (taskServers, error) {
 	embed := tasks.NewEmbedHandler(map[string]tasks.Embedder{
 		tasks.ProviderOpenAI: p.openai,
 		tasks.ProviderOllama: p.ollama,
@@ -216,11 +245,11 @@ func startTasks(cfg config.WorkerEnv, logger *slog.Logger, tel *telemetry.Teleme
 		tasks.TypeEmbedItem: embed,
 		tasks.TypeGenerate: tasks.NewGenerateHandler(map[string]tasks.Generator{
 			tasks.ProviderOllama: p.ollama,
-		}, logger),
+		}, logger, tasks.WithCompleter(p.openaiGen), tasks.WithDefaultProvider(cfg.Generation.Provider),
+			tasks.WithGenerateJobs(job.NewRecorder(rdb))),
 	})
-	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency:       cfg.Worker.Concurrency,
-		Queues:            queues,
+	newServer := func(c asynq.Config) *asynq.Server { return asynq.NewServerFromRedisClient(rdb, c) }
+	srv := newTaskServers(newServer, asynq.Config{
 		ShutdownTimeout:   cfg.Worker.ShutdownTimeout,
 		TaskCheckInterval: cfg.Worker.PollInterval,
 		// Retries and scheduled tasks are due at a time; look for due ones
@@ -239,15 +268,15 @@ func startTasks(cfg config.WorkerEnv, logger *slog.Logger, tel *telemetry.Teleme
 		GroupMaxSize:     cfg.Group.MaxSize,
 		GroupMaxDelay:    cfg.Group.MaxDelay,
 		GroupGracePeriod: cfg.Group.GracePeriod,
-	})
+	}, groups)
 	instrument, err := telemetry.TaskMiddleware(tel.Providers)
 	if err != nil {
 		return nil, err
 	}
-	if err := srv.Start(instrument(mux)); err != nil {
+	if err := srv.start(instrument(mux)); err != nil {
 		return nil, fmt.Errorf("start task server: %w", err)
 	}
-	logger.Info("worker started", slog.Int("concurrency", cfg.Worker.Concurrency), slog.Any("queues", queues))
+	logger.Info("worker started", slog.Int("concurrency", totalConcurrency(groups)), slog.Any("servers", groups))
 	return srv, nil
 }
 
