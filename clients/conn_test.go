@@ -256,7 +256,7 @@ func TestRequestDuration(t *testing.T) {
 			for _, dp := range m.Data.(metricdata.Histogram[float64]).DataPoints {
 				var attrs []string
 				for _, kv := range dp.Attributes.ToSlice() {
-					attrs = append(attrs, string(kv.Key)+"="+kv.Value.Emit())
+					attrs = append(attrs, string(kv.Key)+"="+kv.Value.String())
 				}
 				got[strings.Join(attrs, ",")] = dp
 			}
