@@ -189,8 +189,9 @@ func checkNoPlainSecrets(t *testing.T, c corev1.Container) {
 // read from a Secret and defined before REDIS_URL, which Kubernetes
 // expands in its place.
 func secretReference(c corev1.Container, s string) bool {
-	name, ok := strings.CutPrefix(s, "$(")
-	if name, ok = strings.CutSuffix(name, ")"); !ok {
+	name, open := strings.CutPrefix(s, "$(")
+	name, closed := strings.CutSuffix(name, ")")
+	if !open || !closed {
 		return false
 	}
 	e, found := envVar(c, name)
