@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	kedav1alpha1 "github.com/kedacore/keda/v2/apis/keda/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
@@ -42,8 +43,8 @@ func TestLint(t *testing.T) {
 
 func TestRenderDefault(t *testing.T) {
 	m := render(t)
-	want := map[string]int{"Deployment": 2, "Service": 2, "PodDisruptionBudget": 1}
-	for _, kind := range []string{"Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "ScaledObject", "Ingress", "ServiceMonitor", "Secret"} {
+	want := map[string]int{"Deployment": 2, "Service": 2, "PodDisruptionBudget": 1, "ServiceAccount": 1}
+	for _, kind := range []string{"Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "ScaledObject", "Ingress", "ServiceMonitor", "Secret", "ServiceAccount", "PrometheusRule"} {
 		if got := m.count(kind); got != want[kind] {
 			t.Errorf("%d %s rendered, want %d", got, kind, want[kind])
 		}
@@ -64,8 +65,8 @@ func TestRenderDefault(t *testing.T) {
 
 func TestRenderAllOptions(t *testing.T) {
 	m := render(t, "-f", allOptions)
-	want := map[string]int{"Deployment": 2, "Service": 2, "PodDisruptionBudget": 1, "ScaledObject": 1, "TriggerAuthentication": 1, "Ingress": 1, "ServiceMonitor": 1}
-	for _, kind := range []string{"Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "ScaledObject", "TriggerAuthentication", "Ingress", "ServiceMonitor", "Secret"} {
+	want := map[string]int{"Deployment": 2, "Service": 2, "PodDisruptionBudget": 1, "ScaledObject": 1, "TriggerAuthentication": 1, "Ingress": 1, "ServiceMonitor": 1, "ServiceAccount": 1, "PrometheusRule": 1}
+	for _, kind := range []string{"Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "ScaledObject", "TriggerAuthentication", "Ingress", "ServiceMonitor", "Secret", "ServiceAccount", "PrometheusRule"} {
 		if got := m.count(kind); got != want[kind] {
 			t.Errorf("%d %s rendered, want %d", got, kind, want[kind])
 		}
@@ -89,9 +90,10 @@ func TestRenderAllOptions(t *testing.T) {
 	if len(c.EnvFrom) != 1 || c.EnvFrom[0].ConfigMapRef == nil || c.EnvFrom[0].ConfigMapRef.Name != "llmq-extra" {
 		t.Errorf("envFrom = %+v", c.EnvFrom)
 	}
-	if c.Image != "registry.example.com/llmq:1.2.3" {
-		t.Errorf("image %q", c.Image)
+	if c.Image != "registry.example.com/llmq@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" {
+		t.Errorf("image %q, want the digest (image.digest wins over image.tag)", c.Image)
 	}
+	checkExtras(t, m)
 	checkKEDA(t, m, w)
 	checkIngress(t, m, "/monitoring", "queues.example.com")
 	checkServiceMonitor(t, m)
@@ -166,8 +168,8 @@ var secretLike = regexp.MustCompile(`(?i)(KEY|PASSWORD|SECRET|TOKEN)`)
 func checkNoPlainSecrets(t *testing.T, c corev1.Container) {
 	t.Helper()
 	for _, e := range c.Env {
-		if !secretVars[e.Name] && !secretLike.MatchString(e.Name) {
-			continue
+		if !secretVars[e.Name] && !secretLike.MatchString(e.Name) || strings.HasSuffix(e.Name, "_FILE") {
+			continue // a _FILE variable holds a path (to a mounted Secret)
 		}
 		if e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
 			t.Errorf("%s: %s is not read from a Secret: %+v", c.Name, e.Name, e)
@@ -177,10 +179,23 @@ func checkNoPlainSecrets(t *testing.T, c corev1.Container) {
 		opt, err := config.ParseRedisURL(e.Value)
 		if err != nil {
 			t.Errorf("%s: REDIS_URL: %v", c.Name, err)
-		} else if pw := redisPassword(opt); pw != "" {
+		} else if pw := redisPassword(opt); pw != "" && !secretReference(c, pw) {
 			t.Errorf("%s: REDIS_URL holds a password", c.Name)
 		}
 	}
+}
+
+// secretReference reports whether s is "$(NAME)", NAME a variable of c
+// read from a Secret and defined before REDIS_URL, which Kubernetes
+// expands in its place.
+func secretReference(c corev1.Container, s string) bool {
+	name, open := strings.CutPrefix(s, "$(")
+	name, closed := strings.CutSuffix(name, ")")
+	if !open || !closed {
+		return false
+	}
+	e, found := envVar(c, name)
+	return found && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && envIndex(c, name) < envIndex(c, "REDIS_URL")
 }
 
 func redisPassword(opt asynq.RedisConnOpt) string {
@@ -272,7 +287,10 @@ func checkWorker(t *testing.T, m *manifests, w *appsv1.Deployment) {
 	}
 	checkSecurity(t, w)
 	checkNoPlainSecrets(t, c)
-	env := checkEnvKnown(t, c, config.WorkerEnv{}, "GOMAXPROCS")
+	// Read by the OpenTelemetry SDK, or expanded by Kubernetes into
+	// another variable, rather than listed by --help.
+	env := checkEnvKnown(t, c, config.WorkerEnv{}, "GOMAXPROCS", "SSL_CERT_FILE", "POD_NAME", "POD_NAMESPACE",
+		"OTEL_RESOURCE_ATTRIBUTES", "OTEL_EXPORTER_OTLP_HEADERS", "REDIS_SENTINEL_PASSWORD")
 	if _, err := config.LoadFrom[config.WorkerEnv](env); err != nil {
 		t.Errorf("the worker refuses the chart's environment: %v", err)
 	}
@@ -363,7 +381,7 @@ func checkDashboard(t *testing.T, m *manifests, rootPath string) {
 	}
 	checkSecurity(t, d)
 	checkNoPlainSecrets(t, c)
-	env := checkEnvKnown(t, c, config.DashboardEnv{})
+	env := checkEnvKnown(t, c, config.DashboardEnv{}, "REDIS_SENTINEL_PASSWORD")
 	if env["DASHBOARD_READONLY"] != "true" {
 		t.Errorf("DASHBOARD_READONLY = %q, want true", env["DASHBOARD_READONLY"])
 	}
@@ -378,12 +396,43 @@ func checkDashboard(t *testing.T, m *manifests, rootPath string) {
 		t.Errorf("the dashboard refuses the chart's environment: %v", err)
 	}
 	_, port, _ := net.SplitHostPort(env["DASHBOARD_ADDR"])
-	for name, p := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
-		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" || strconv.Itoa(int(portNumber(t, c, *p.HTTPGet))) != port {
-			t.Errorf("dashboard %s probe %+v, want GET /healthz on %s", name, p, port)
+	scheme := corev1.URISchemeHTTP
+	if env["DASHBOARD_TLS_CERT_FILE"] != "" {
+		scheme = corev1.URISchemeHTTPS
+		checkTLSMount(t, d, c, env["DASHBOARD_TLS_CERT_FILE"], env["DASHBOARD_TLS_KEY_FILE"])
+	}
+	for name, p := range map[string]*corev1.Probe{"/healthz": c.LivenessProbe, "/readyz": c.ReadinessProbe} {
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != name || strconv.Itoa(int(portNumber(t, c, *p.HTTPGet))) != port || p.HTTPGet.Scheme != scheme {
+			t.Errorf("dashboard probe %+v, want %s GET %s on %s", p, scheme, name, port)
 		}
 	}
 	checkService(t, m.services["dashboard"], d)
+}
+
+// unfinishedKeys are the keys of a queue that hold work not yet done, as
+// the redis triggers name them after asynq:{QUEUE}: (ASYNQ-NOTES.md).
+var unfinishedKeys = []string{"pending", "active", "scheduled", "retry", "groups"}
+
+// checkKEDA checks the redis triggers of a ScaledObject decoded into
+// KEDA's own types, with KEDA's own validation of triggers, replica bounds
+// and fallback.
+// checkTLSMount checks that the dashboard's certificate and key files are
+// in a mounted Secret volume.
+func checkTLSMount(t *testing.T, d *appsv1.Deployment, c corev1.Container, cert, key string) {
+	t.Helper()
+	for _, f := range []string{cert, key} {
+		var found bool
+		for _, vm := range c.VolumeMounts {
+			if strings.HasPrefix(f, vm.MountPath+"/") {
+				for _, v := range d.Spec.Template.Spec.Volumes {
+					found = found || (v.Name == vm.Name && v.Secret != nil && v.Secret.SecretName != "")
+				}
+			}
+		}
+		if !found {
+			t.Errorf("dashboard TLS file %s is in no mounted Secret", f)
+		}
+	}
 }
 
 func checkKEDA(t *testing.T, m *manifests, w *appsv1.Deployment) {
@@ -392,18 +441,12 @@ func checkKEDA(t *testing.T, m *manifests, w *appsv1.Deployment) {
 		t.Fatalf("%d ScaledObjects", len(m.scaledObjects))
 	}
 	so := m.scaledObjects[0]
+	checkKEDAValid(t, so, w)
 	c := container(t, w)
 	queuesVar, _ := envVar(c, "WORKER_QUEUES")
 	queues, err := config.ParseQueues(queuesVar.Value)
 	if err != nil {
 		t.Fatalf("WORKER_QUEUES: %v", err)
-	}
-	ref := so.Spec.ScaleTargetRef
-	if ref.Kind != "Deployment" || ref.Name != w.Name {
-		t.Errorf("ScaledObject targets %+v, want Deployment %s", ref, w.Name)
-	}
-	if so.Spec.MinReplicaCount == nil || *so.Spec.MinReplicaCount < 1 {
-		t.Errorf("minReplicaCount %s, want at least 1", show(so.Spec.MinReplicaCount))
 	}
 
 	urlVar, _ := envVar(c, "REDIS_URL")
@@ -415,7 +458,14 @@ func checkKEDA(t *testing.T, m *manifests, w *appsv1.Deployment) {
 	if !ok {
 		t.Fatalf("all-options REDIS_URL is %T, want a sentinel URL", opt)
 	}
+	if sentinel.SentinelUsername != "sentinel-reader" || sentinel.SentinelPassword != "$(REDIS_SENTINEL_PASSWORD)" {
+		t.Errorf("REDIS_URL sentinel user %q, password %q; want sentinel-reader and $(REDIS_SENTINEL_PASSWORD)", sentinel.SentinelUsername, sentinel.SentinelPassword)
+	}
+	if i, j := envIndex(c, "REDIS_SENTINEL_PASSWORD"), envIndex(c, "REDIS_URL"); i < 0 || i > j {
+		t.Errorf("REDIS_SENTINEL_PASSWORD at %d, REDIS_URL at %d: Kubernetes expands $(VAR) only from variables defined before", i, j)
+	}
 	passVar, _ := envVar(c, "REDIS_PASSWORD")
+	sentinelPassVar, _ := envVar(c, "REDIS_SENTINEL_PASSWORD")
 	lists := map[string]bool{}
 	for _, tr := range so.Spec.Triggers {
 		lists[tr.Metadata["listName"]] = true
@@ -428,27 +478,70 @@ func checkKEDA(t *testing.T, m *manifests, w *appsv1.Deployment) {
 		if tr.Metadata["sentinelMaster"] != sentinel.MasterName || tr.Metadata["databaseIndex"] != strconv.Itoa(sentinel.DB) {
 			t.Errorf("trigger master %q db %q, want %q and %d", tr.Metadata["sentinelMaster"], tr.Metadata["databaseIndex"], sentinel.MasterName, sentinel.DB)
 		}
-		if n, err := strconv.Atoi(tr.Metadata["listLength"]); err != nil || n < 1 {
-			t.Errorf("listLength %q", tr.Metadata["listLength"])
+		if tr.Metadata["sentinelUsername"] != sentinel.SentinelUsername || tr.Metadata["enableTLS"] != "true" {
+			t.Errorf("trigger sentinelUsername %q enableTLS %q, want %q and true", tr.Metadata["sentinelUsername"], tr.Metadata["enableTLS"], sentinel.SentinelUsername)
 		}
-		if tr.AuthenticationRef == nil || len(m.triggerAuths) != 1 || tr.AuthenticationRef.Name != m.triggerAuths[0].Metadata.Name {
+		want := "50"
+		if strings.HasSuffix(tr.Metadata["listName"], ":groups") {
+			want = "1" // any group holding items asks for a worker
+		}
+		if tr.Metadata["listLength"] != want {
+			t.Errorf("%s: listLength %q, want %s", tr.Metadata["listName"], tr.Metadata["listLength"], want)
+		}
+		if tr.AuthenticationRef == nil || len(m.triggerAuths) != 1 || tr.AuthenticationRef.Name != m.triggerAuths[0].Name {
 			t.Errorf("trigger authenticationRef %+v, want the chart's TriggerAuthentication", tr.AuthenticationRef)
 		}
 	}
 	want := map[string]bool{}
 	for q := range queues {
-		want["asynq:{"+q+"}:pending"] = true
-	}
-	if !maps.Equal(lists, want) {
-		t.Errorf("KEDA watches %v, want the pending lists of WORKER_QUEUES %v", slices.Sorted(maps.Keys(lists)), slices.Sorted(maps.Keys(want)))
-	}
-	if len(m.triggerAuths) == 1 {
-		refs := m.triggerAuths[0].Spec.SecretTargetRef
-		key := passVar.ValueFrom.SecretKeyRef
-		if len(refs) != 1 || refs[0].Parameter != "password" || refs[0].Name != key.Name || refs[0].Key != key.Key {
-			t.Errorf("TriggerAuthentication %+v, want the worker's REDIS_PASSWORD secret %s/%s", refs, key.Name, key.Key)
+		for _, k := range unfinishedKeys {
+			want["asynq:{"+q+"}:"+k] = true
 		}
 	}
+	if !maps.Equal(lists, want) {
+		t.Errorf("KEDA watches %v, want every unfinished key of WORKER_QUEUES %v", slices.Sorted(maps.Keys(lists)), slices.Sorted(maps.Keys(want)))
+	}
+	if len(m.triggerAuths) != 1 {
+		t.Fatalf("%d TriggerAuthentications, want 1", len(m.triggerAuths))
+	}
+	got := map[string]string{}
+	for _, r := range m.triggerAuths[0].Spec.SecretTargetRef {
+		got[r.Parameter] = r.Name + "/" + r.Key
+	}
+	pk, sk := passVar.ValueFrom.SecretKeyRef, sentinelPassVar.ValueFrom.SecretKeyRef
+	wantAuth := map[string]string{"password": pk.Name + "/" + pk.Key, "sentinelPassword": sk.Name + "/" + sk.Key, "ca": "redis-ca/ca.crt"}
+	if !maps.Equal(got, wantAuth) {
+		t.Errorf("TriggerAuthentication parameters %v, want %v (the worker's secrets and the CA)", got, wantAuth)
+	}
+}
+
+// checkKEDAValid runs KEDA's own checks of a ScaledObject.
+func checkKEDAValid(t *testing.T, so *kedav1alpha1.ScaledObject, w *appsv1.Deployment) {
+	t.Helper()
+	if err := kedav1alpha1.ValidateTriggers(so.Spec.Triggers); err != nil {
+		t.Errorf("KEDA refuses the triggers: %v", err)
+	}
+	if err := kedav1alpha1.CheckReplicaCountBoundsAreValid(so); err != nil {
+		t.Errorf("KEDA refuses the replica counts: %v", err)
+	}
+	if err := kedav1alpha1.CheckFallbackValid(so); err != nil {
+		t.Errorf("KEDA refuses the fallback: %v", err)
+	}
+	if so.Spec.Fallback == nil || so.Spec.Fallback.Replicas < 1 {
+		t.Errorf("fallback %+v, want replicas held when a trigger fails", so.Spec.Fallback)
+	}
+	ref := so.Spec.ScaleTargetRef
+	if ref == nil || ref.Kind != "Deployment" || ref.Name != w.Name {
+		t.Errorf("ScaledObject targets %+v, want Deployment %s", ref, w.Name)
+	}
+	if so.Spec.MinReplicaCount == nil || *so.Spec.MinReplicaCount < 1 {
+		t.Errorf("minReplicaCount %s, want at least 1", show(so.Spec.MinReplicaCount))
+	}
+}
+
+// envIndex is the position of variable name in c's environment, or -1.
+func envIndex(c corev1.Container, name string) int {
+	return slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == name })
 }
 
 func checkIngress(t *testing.T, m *manifests, path, host string) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	kedav1alpha1 "github.com/kedacore/keda/v2/apis/keda/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -41,46 +42,6 @@ func helm(t *testing.T, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-// scaledObject is the part of KEDA's ScaledObject (keda.sh/v1alpha1) the
-// chart renders.
-type scaledObject struct {
-	metav1.TypeMeta `json:",inline"`
-	Metadata        metav1.ObjectMeta `json:"metadata"`
-	Spec            struct {
-		ScaleTargetRef struct {
-			APIVersion string `json:"apiVersion"`
-			Kind       string `json:"kind"`
-			Name       string `json:"name"`
-		} `json:"scaleTargetRef"`
-		MinReplicaCount *int32         `json:"minReplicaCount"`
-		MaxReplicaCount *int32         `json:"maxReplicaCount"`
-		PollingInterval int32          `json:"pollingInterval"`
-		CooldownPeriod  int32          `json:"cooldownPeriod"`
-		Advanced        map[string]any `json:"advanced"`
-		Triggers        []struct {
-			Type              string            `json:"type"`
-			Metadata          map[string]string `json:"metadata"`
-			AuthenticationRef *struct {
-				Name string `json:"name"`
-			} `json:"authenticationRef"`
-		} `json:"triggers"`
-	} `json:"spec"`
-}
-
-// triggerAuthentication is KEDA's TriggerAuthentication as the chart
-// renders it.
-type triggerAuthentication struct {
-	metav1.TypeMeta `json:",inline"`
-	Metadata        metav1.ObjectMeta `json:"metadata"`
-	Spec            struct {
-		SecretTargetRef []struct {
-			Parameter string `json:"parameter"`
-			Name      string `json:"name"`
-			Key       string `json:"key"`
-		} `json:"secretTargetRef"`
-	} `json:"spec"`
-}
-
 // serviceMonitor is the Prometheus Operator's ServiceMonitor as the chart
 // renders it.
 type serviceMonitor struct {
@@ -97,8 +58,9 @@ type serviceMonitor struct {
 	} `json:"spec"`
 }
 
-// manifests are the objects of one helm template run, parsed strictly: a
-// field the API type does not have is an error.
+// manifests are the objects of one helm template run, parsed strictly
+// into the Kubernetes API types and KEDA's own (keda.sh/v1alpha1): a field
+// the type does not have is an error.
 type manifests struct {
 	kinds           []string
 	deployments     map[string]*appsv1.Deployment // by app.kubernetes.io/component
@@ -106,9 +68,30 @@ type manifests struct {
 	pdbs            []*policyv1.PodDisruptionBudget
 	hpas            []*autoscalingv2.HorizontalPodAutoscaler
 	ingresses       []*networkingv1.Ingress
-	scaledObjects   []*scaledObject
-	triggerAuths    []*triggerAuthentication
+	scaledObjects   []*kedav1alpha1.ScaledObject
+	triggerAuths    []*kedav1alpha1.TriggerAuthentication
 	serviceMonitors []*serviceMonitor
+	serviceAccounts []*corev1.ServiceAccount
+	prometheusRules []*prometheusRule
+}
+
+// prometheusRule is the Prometheus Operator's PrometheusRule as the chart
+// renders it.
+type prometheusRule struct {
+	metav1.TypeMeta `json:",inline"`
+	Metadata        metav1.ObjectMeta `json:"metadata"`
+	Spec            struct {
+		Groups []struct {
+			Name  string `json:"name"`
+			Rules []struct {
+				Alert       string            `json:"alert"`
+				Expr        string            `json:"expr"`
+				For         string            `json:"for,omitempty"`
+				Labels      map[string]string `json:"labels"`
+				Annotations map[string]string `json:"annotations"`
+			} `json:"rules"`
+		} `json:"groups"`
+	} `json:"spec"`
 }
 
 var docSeparator = regexp.MustCompile(`(?m)^---\s*$`)
@@ -153,11 +136,17 @@ func render(t *testing.T, args ...string) *manifests {
 			i := &networkingv1.Ingress{}
 			m.ingresses, obj = append(m.ingresses, i), i
 		case "keda.sh/v1alpha1 ScaledObject":
-			s := &scaledObject{}
+			s := &kedav1alpha1.ScaledObject{}
 			m.scaledObjects, obj = append(m.scaledObjects, s), s
 		case "keda.sh/v1alpha1 TriggerAuthentication":
-			a := &triggerAuthentication{}
+			a := &kedav1alpha1.TriggerAuthentication{}
 			m.triggerAuths, obj = append(m.triggerAuths, a), a
+		case "v1 ServiceAccount":
+			a := &corev1.ServiceAccount{}
+			m.serviceAccounts, obj = append(m.serviceAccounts, a), a
+		case "monitoring.coreos.com/v1 PrometheusRule":
+			r := &prometheusRule{}
+			m.prometheusRules, obj = append(m.prometheusRules, r), r
 		case "monitoring.coreos.com/v1 ServiceMonitor":
 			s := &serviceMonitor{}
 			m.serviceMonitors, obj = append(m.serviceMonitors, s), s

@@ -48,8 +48,77 @@ app.kubernetes.io/component: dashboard
 {{- default (include "llmq.fullname" .) .Values.secret.name }}
 {{- end }}
 
+{{/* The image by digest when image.digest is set (repository@sha256:...),
+else by tag. */}}
 {{- define "llmq.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{- define "llmq.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "llmq.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* OpenTelemetry variables of a component (its service name as the
+argument's .service): the exporter settings of otel.*, and the pod's name
+and namespace as resource attributes, service.instance.id being the pod's
+name. */}}
+{{- define "llmq.otelEnv" -}}
+{{- $v := .root.Values.otel }}
+- name: OTEL_SERVICE_NAME
+  value: {{ .service | quote }}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- $attrs := list "service.instance.id=$(POD_NAME)" "k8s.pod.name=$(POD_NAME)" "k8s.namespace.name=$(POD_NAMESPACE)" }}
+{{- range $k, $val := $v.resourceAttributes }}
+{{- $attrs = append $attrs (printf "%s=%s" $k $val) }}
+{{- end }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ join "," $attrs | quote }}
+{{- with $v.endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.protocol }}
+- name: OTEL_EXPORTER_OTLP_PROTOCOL
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.tracesExporter }}
+- name: OTEL_TRACES_EXPORTER
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.metricsExporter }}
+- name: OTEL_METRICS_EXPORTER
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.tracesSampler }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.tracesSamplerArg }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ . | quote }}
+{{- end }}
+{{- if $v.headersSecret }}
+- name: OTEL_EXPORTER_OTLP_HEADERS
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.headersSecret }}
+      key: {{ $v.headersKey }}
+{{- end }}
 {{- end }}
 
 {{/* WORKER_QUEUES from worker.queues: name=weight, sorted by name. */}}
@@ -84,10 +153,19 @@ seccompProfile:
   type: RuntimeDefault
 {{- end }}
 
-{{/* Redis connection variables shared by the worker and the dashboard. */}}
+{{/* Redis connection variables shared by the worker and the dashboard.
+A sentinel password from redis.sentinelPasswordSecret is put into the URL's
+sentinel_password by Kubernetes' $(VAR) expansion. */}}
 {{- define "llmq.redisEnv" -}}
+{{- if .Values.redis.sentinelPasswordSecret }}
+- name: REDIS_SENTINEL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.redis.sentinelPasswordSecret }}
+      key: {{ .Values.redis.sentinelPasswordKey }}
+{{- end }}
 - name: REDIS_URL
-  value: {{ .Values.redis.url | quote }}
+  value: {{ include "llmq.redisURL" . | quote }}
 {{- if .Values.redis.passwordSecret }}
 - name: REDIS_PASSWORD
   valueFrom:
@@ -95,6 +173,25 @@ seccompProfile:
       name: {{ .Values.redis.passwordSecret }}
       key: {{ .Values.redis.passwordKey }}
 {{- end }}
+{{- end }}
+
+{{/* redis.url with the sentinel's user and password parameters added. */}}
+{{- define "llmq.redisURL" -}}
+{{- $u := .Values.redis.url }}
+{{- $params := list }}
+{{- with .Values.redis.sentinelUsername }}{{ $params = append $params (printf "sentinel_username=%s" (urlquery .)) }}{{ end }}
+{{- if .Values.redis.sentinelPasswordSecret }}{{ $params = append $params "sentinel_password=$(REDIS_SENTINEL_PASSWORD)" }}{{ end }}
+{{- if $params }}
+{{- if and (ne (include "llmq.kedaScheme" .) "redis-sentinel") }}{{ fail "redis.sentinelUsername and redis.sentinelPasswordSecret need a redis-sentinel:// redis.url" }}{{ end }}
+{{- printf "%s%s%s" $u (ternary "&" "?" (contains "?" $u)) (join "&" $params) }}
+{{- else }}
+{{- $u }}
+{{- end }}
+{{- end }}
+
+{{/* Whether KEDA connects to Redis over TLS: rediss://, or keda.redisTLS. */}}
+{{- define "llmq.kedaTLS" -}}
+{{- or (eq (include "llmq.kedaScheme" .) "rediss") .Values.keda.redisTLS }}
 {{- end }}
 
 {{/*
