@@ -15,9 +15,10 @@ build: ## Build bin/worker, bin/dashboard, bin/enqueue, bin/simulator, bin/demo 
 demo: build ## Embed the sample corpus end to end (no API key or Redis needed) and print a summary
 	$(BIN)/demo
 
-deps: ## Locate redis-server and chromium for the tests, installing Debian's packages if missing
+deps: ## Locate redis-server, chromium and DuckDB for the tests, installing them if missing
 	@./scripts/ensure-redis
 	@./scripts/ensure-chromium
+	@./scripts/ensure-duckdb
 
 test: deps lint ## Run every test with the race detector (needs redis-server and chromium: see deps)
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
