@@ -167,7 +167,7 @@ type exporter struct {
 	done *doneWatcher
 
 	mu     sync.Mutex
-	reason CancelReason            // the job's, re-read with Follow
+	reason CancelReason          // the job's, re-read with Follow
 	cache  map[int]*pendingBatch // batches read, by seq
 }
 
