@@ -179,8 +179,11 @@ func shortest(ieeeMantissa, ieeeExponent uint32) (uint32, int32) {
 				removed++
 			}
 		}
-		if vrTrailingZeros && lastRemoved == 5 && vr%2 == 0 {
-			lastRemoved = 4 // round to even: the exact value ends in 50…0
+		// The exact value ends in 50…0: a tie. Ryū rounds it to even; so
+		// does strconv (Dragonbox), except for a power of two (whose lower
+		// neighbour is nearer), where it rounds up unless e2 is -79.
+		if vrTrailingZeros && lastRemoved == 5 && vr%2 == 0 && (mmShift == 1 || e2 == -79) {
+			lastRemoved = 4
 		}
 		out = vr
 		if (vr == vm && (!acceptBounds || !vmTrailingZeros)) || lastRemoved >= 5 {

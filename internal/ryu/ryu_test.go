@@ -26,6 +26,15 @@ func TestSpecial(t *testing.T) {
 	} {
 		check(t, f)
 	}
+	// Every power of two, whose interval of values that round to it is
+	// not symmetric, and its neighbours.
+	for e := uint32(0); e < 255; e++ {
+		for _, m := range []uint32{0, 1, 1<<23 - 1} {
+			b := e<<23 | m
+			check(t, math.Float32frombits(b))
+			check(t, math.Float32frombits(b|1<<31))
+		}
+	}
 }
 
 // TestExhaustive compares AppendFloat32 with strconv over the exponents
