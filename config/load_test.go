@@ -18,29 +18,30 @@ const (
 // default.
 func fullEnv() map[string]string {
 	return map[string]string{
-		"REDIS_URL":              "redis://app:" + testRedisPassword + "@cache:6380/2",
-		"OPENAI_BASE_URL":        "https://llm-gateway.internal/v1",
-		"OPENAI_API_KEY":         testAPIKey,
-		"OPENAI_EMBEDDING_MODEL": "text-embedding-3-large",
-		"OPENAI_MAX_CONNS":       "64",
-		"OPENAI_MAX_IDLE_CONNS":  "32",
-		"OPENAI_TIMEOUT":         "45s",
-		"OLLAMA_HOST":            "http://gpu-1:11434",
-		"OLLAMA_MODEL":           "qwen2.5:7b",
-		"OLLAMA_EMBEDDING_MODEL": "mxbai-embed-large",
-		"OLLAMA_MAX_CONNS":       "0",
-		"OLLAMA_MAX_IDLE_CONNS":  "8",
-		"OLLAMA_TIMEOUT":         "5m",
-		"WORKER_CONCURRENCY":     "16",
-		"WORKER_QUEUES":          "embeddings=2,generation",
-		"SHUTDOWN_TIMEOUT":       "1m",
-		"HTTP_ADDR":              "127.0.0.1:9090",
-		"GROUP_MAX_SIZE":         "512",
-		"GROUP_MAX_DELAY":        "5s",
-		"GROUP_GRACE_PERIOD":     "2s",
-		"LOG_LEVEL":              "DEBUG",
-		"LOG_FORMAT":             "json",
-		"RESULT_RETENTION":       "72h",
+		"REDIS_URL":               "redis://app:" + testRedisPassword + "@cache:6380/2",
+		"OPENAI_BASE_URL":         "https://llm-gateway.internal/v1",
+		"OPENAI_API_KEY":          testAPIKey,
+		"OPENAI_EMBEDDING_MODEL":  "text-embedding-3-large",
+		"OPENAI_MAX_CONNS":        "64",
+		"OPENAI_MAX_IDLE_CONNS":   "32",
+		"OPENAI_TIMEOUT":          "45s",
+		"OLLAMA_HOST":             "http://gpu-1:11434",
+		"OLLAMA_MODEL":            "qwen2.5:7b",
+		"OLLAMA_EMBEDDING_MODEL":  "mxbai-embed-large",
+		"OLLAMA_MAX_CONNS":        "0",
+		"OLLAMA_MAX_IDLE_CONNS":   "8",
+		"OLLAMA_TIMEOUT":          "5m",
+		"WORKER_CONCURRENCY":      "16",
+		"WORKER_QUEUES":           "embeddings=2,generation",
+		"SHUTDOWN_TIMEOUT":        "1m",
+		"HTTP_ADDR":               "127.0.0.1:9090",
+		"WORKER_VECTOR_BUDGET_MB": "32",
+		"GROUP_MAX_SIZE":          "512",
+		"GROUP_MAX_DELAY":         "5s",
+		"GROUP_GRACE_PERIOD":      "2s",
+		"LOG_LEVEL":               "DEBUG",
+		"LOG_FORMAT":              "json",
+		"RESULT_RETENTION":        "72h",
 
 		"OTEL_SERVICE_NAME":                   "embedder",
 		"OTEL_TRACES_EXPORTER":                "otlp",
@@ -78,7 +79,7 @@ func TestLoadFromDefaults(t *testing.T) {
 			Host: "http://127.0.0.1:11434", Model: "llama3.2", EmbeddingModel: "nomic-embed-text",
 			MaxConns: 50, MaxIdleConns: 10, Timeout: 120 * time.Second,
 		},
-		Worker:    Worker{Concurrency: 50, Queues: "embeddings=6,generation=3", ShutdownTimeout: 25 * time.Second, PollInterval: 200 * time.Millisecond, HTTPAddr: ":8080"},
+		Worker:    Worker{Concurrency: 50, Queues: "embeddings=6,generation=3", ShutdownTimeout: 25 * time.Second, PollInterval: 200 * time.Millisecond, HTTPAddr: ":8080", VectorBudgetMB: 8},
 		Group:     Group{MaxSize: 1024, MaxDelay: 2 * time.Second, GracePeriod: time.Second},
 		Log:       Log{Level: "info", Format: "text"},
 		Telemetry: Telemetry{Protocol: "http/protobuf", Sampler: "parentbased_always_on"},
@@ -111,7 +112,7 @@ func TestLoadFromFull(t *testing.T) {
 			Host: "http://gpu-1:11434", Model: "qwen2.5:7b", EmbeddingModel: "mxbai-embed-large",
 			MaxConns: 0, MaxIdleConns: 8, Timeout: 5 * time.Minute,
 		},
-		Worker: Worker{Concurrency: 16, Queues: "embeddings=2,generation", ShutdownTimeout: time.Minute, PollInterval: 200 * time.Millisecond, HTTPAddr: "127.0.0.1:9090"},
+		Worker: Worker{Concurrency: 16, Queues: "embeddings=2,generation", ShutdownTimeout: time.Minute, PollInterval: 200 * time.Millisecond, HTTPAddr: "127.0.0.1:9090", VectorBudgetMB: 32},
 		Group:  Group{MaxSize: 512, MaxDelay: 5 * time.Second, GracePeriod: 2 * time.Second},
 		Log:    Log{Level: "DEBUG", Format: "json"},
 		Telemetry: Telemetry{
@@ -353,7 +354,7 @@ func TestTags(t *testing.T) {
 		Results
 		Dashboard
 	}]())
-	if len(seen) != 39 {
-		t.Errorf("found %d variables, want 39", len(seen))
+	if len(seen) != 40 {
+		t.Errorf("found %d variables, want 40", len(seen))
 	}
 }

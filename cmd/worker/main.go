@@ -142,7 +142,8 @@ func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger) error
 	embed := tasks.NewEmbedHandler(map[string]tasks.Embedder{
 		tasks.ProviderOpenAI: oa,
 		tasks.ProviderOllama: ol,
-	}, logger, tasks.WithJobs(job.NewRecorder(rdb)), tasks.WithItemResults(rdb))
+	}, logger, tasks.WithJobs(job.NewRecorder(rdb)), tasks.WithItemResults(rdb),
+		tasks.WithVectorBudget(int64(cfg.Worker.VectorBudgetMB)<<20))
 	mux := tasks.NewMux(map[string]asynq.Handler{
 		tasks.TypeEmbed:     embed,
 		tasks.TypeEmbedItem: embed,
