@@ -209,10 +209,12 @@ func (c *Client) embed(ctx context.Context, call *genai.Call, req clients.EmbedR
 		return nil, fmt.Errorf("openai embeddings: %w", c.apiError(resp, req.Input))
 	}
 	var er embedResponse
-	if err := decodeEmbedResponse(resp, &er); err != nil {
+	release, err := decodeEmbedResponse(resp, &er)
+	if err != nil {
 		return nil, fmt.Errorf("openai embeddings: decode response: %w", clients.ContextError(ctx, err))
 	}
 	vecs, err := vectors(&er, len(req.Input), req.Dimensions)
+	release() // the vectors are decoded: nothing refers to the body
 	if err != nil {
 		return nil, fmt.Errorf("openai embeddings: %w", err)
 	}
