@@ -95,14 +95,14 @@ type Manifest struct {
 // Counters are the counts workers and producers keep in the manifest's
 // hash, in items (unique ones: duplicates are not embedded).
 type Counters struct {
-	Queued  int   `json:"queued"`
-	Active  int   `json:"active"`
-	Done    int   `json:"done"`
-	Failed  int   `json:"failed"`
+	Queued int `json:"queued"`
+	Active int `json:"active"`
+	Done   int `json:"done"`
+	Failed int `json:"failed"`
 	// Cancelled counts the items of the batches Cancel removed unrun.
 	Cancelled int   `json:"cancelled"`
-	Started int64 `json:"started_ms"`
-	Updated int64 `json:"updated_ms"`
+	Started   int64 `json:"started_ms"`
+	Updated   int64 `json:"updated_ms"`
 }
 
 // fields returns m as hash fields.
