@@ -15,10 +15,11 @@ build: ## Build bin/worker, bin/dashboard, bin/enqueue, bin/api, bin/simulator, 
 demo: build ## Embed the sample corpus end to end (no API key or Redis needed) and print a summary
 	$(BIN)/demo
 
-deps: ## Locate redis-server, chromium and promtool for the tests, installing Debian's packages if missing; build MinIO for the S3 tests
+deps: ## Locate redis-server, chromium, promtool and DuckDB for the tests, installing them if missing; build MinIO for the S3 tests
 	@./scripts/ensure-redis
 	@./scripts/ensure-chromium
 	@./scripts/ensure-promtool
+	@./scripts/ensure-duckdb
 	@./scripts/ensure-minio
 
 test: deps lint ## Run every test with the race detector (needs redis-server and chromium: see deps)

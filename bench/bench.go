@@ -60,6 +60,9 @@ type Config struct {
 	// MemoryTasks is the number of BatchSize-text tasks drained at
 	// MemoryConcurrency to measure the worker's peak RSS.
 	MemoryTasks, MemoryConcurrency int
+	// ExportTexts is the size of the job exported in every format and run
+	// end to end against the no-queue bound.
+	ExportTexts int
 
 	// CPUProfile, if set, is where a CPU profile of the worker draining at
 	// 0 ms latency is written, in a run of its own.
@@ -101,6 +104,7 @@ func Full(binDir string) Config {
 		SequentialEnqueues:    5000,
 		MemoryTasks:           400,
 		MemoryConcurrency:     100,
+		ExportTexts:           50000,
 	}
 }
 
@@ -119,6 +123,7 @@ func Smoke(binDir string) Config {
 	c.EnqueueLines = 5000
 	c.SequentialEnqueues = 200
 	c.MemoryTasks = 20
+	c.ExportTexts = 640
 	c.Smoke = true
 	return c
 }
@@ -142,7 +147,7 @@ func (c Config) Validate() error {
 	case c.Dim < 1, c.BatchSize < 1, c.WorkerConcurrency < 1, c.ClientConcurrency < 1,
 		c.ClientRequests < 1, c.ClientRequestsSerial < 1, c.ColdWarm < 1,
 		c.DrainTasks < 1, c.DrainBatch < 1, c.GenerationTasks < 1, c.GenerationConcurrency < 1, c.GenerationTokens < 1, c.BatchTextsOne < 1, c.BatchTexts < 1,
-		c.EnqueueLines < 1, c.SequentialEnqueues < 1, c.MemoryTasks < 1, c.MemoryConcurrency < 1:
+		c.EnqueueLines < 1, c.SequentialEnqueues < 1, c.MemoryTasks < 1, c.MemoryConcurrency < 1, c.ExportTexts < 1:
 		return errors.New("bench: Config sizes must be positive")
 	}
 	return nil
@@ -173,6 +178,7 @@ func scenarios() []scenario {
 		{"enqueue", enqueueThroughput},
 		{"memory", workerMemory},
 		{"telemetry", telemetryCost},
+		{"export", exportEndToEnd},
 		{"profile", cpuProfile},
 	}
 }

@@ -26,6 +26,10 @@
 //   - memory: bin/worker's peak RSS at concurrency 100.
 //   - telemetry: the drain with traces and metrics on vs off, once the
 //     worker has telemetry settings (reported as not available before).
+//   - export: a job end to end with enqueue --wait --out against the
+//     no-queue bound (a minimal direct client with the same batch size,
+//     concurrency, output format and simulator), then enqueue results of
+//     the finished job in each format: items/s and CPU per item.
 //   - profile: with Config.CPUProfile, a CPU profile of bin/worker under
 //     load, summarised in the report.
 //

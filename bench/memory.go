@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
+
+	"github.com/llmq/llmq/tasks"
 )
 
 // workerMemory is scenario 5: bin/worker's peak RSS while it drains
@@ -46,8 +48,9 @@ func workerMemory(ctx context.Context, e *env, r *Report) error {
 	}
 	r.target(fmt.Sprintf("worker peak RSS ≤ 100 MB at concurrency %d", cfg.MemoryConcurrency), fmtMB(worst), worst <= 100e6)
 	vectors := float64(cfg.BatchSize * cfg.Dim * 4)
-	r.explain("with one text per task the worker peaks at %s; a task of %d × %d dimensions holds its answer (%s of base64), then its vectors and its stored result (%s each) while it runs, and %d run at once; the garbage collector's headroom comes on top",
-		fmtMB(small), cfg.BatchSize, cfg.Dim, fmtBytes(vectors*4/3), fmtBytes(vectors), cfg.MemoryConcurrency)
+	r.explain("with one text per task the worker peaks at %s; a task of %d × %d dimensions holds its answer (%s of base64), its vectors and its stored result (%s each) while it runs; the vector budget (WORKER_VECTOR_BUDGET_MB, default %d MiB) lets %d such tasks of the %d receive at once, and the garbage collector's headroom comes on top",
+		fmtMB(small), cfg.BatchSize, cfg.Dim, fmtBytes(vectors*4/3), fmtBytes(vectors), tasks.DefaultVectorBudget>>20,
+		max(1, int(float64(tasks.DefaultVectorBudget)/vectors)), cfg.MemoryConcurrency)
 	if e.enqueueRSS > 0 {
 		r.row(scen, fmt.Sprintf("bin/enqueue embed --file, %s lines", groupThousands(int64(cfg.EnqueueLines))),
 			"peak RSS "+fmtMB(e.enqueueRSS)+" (from scenario 4)", "")

@@ -39,6 +39,7 @@ func fullEnv() map[string]string {
 		"WORKER_QUEUES":             "embeddings=2,generation",
 		"SHUTDOWN_TIMEOUT":          "1m",
 		"HTTP_ADDR":                 "127.0.0.1:9090",
+		"WORKER_VECTOR_BUDGET_MB":   "32",
 		"GROUP_MAX_SIZE":            "512",
 		"GROUP_MAX_DELAY":           "5s",
 		"GROUP_GRACE_PERIOD":        "2s",
@@ -83,7 +84,7 @@ func TestLoadFromDefaults(t *testing.T) {
 			MaxConns: 50, MaxIdleConns: 10, Timeout: 120 * time.Second,
 		},
 		Generation: Generation{Provider: "openai"},
-		Worker:     Worker{Concurrency: 50, Queues: "embeddings=6,generation=3", ShutdownTimeout: 25 * time.Second, PollInterval: 200 * time.Millisecond, HTTPAddr: ":8080"},
+		Worker:     Worker{Concurrency: 50, Queues: "embeddings=6,generation=3", ShutdownTimeout: 25 * time.Second, PollInterval: 200 * time.Millisecond, HTTPAddr: ":8080", VectorBudgetMB: 8},
 		Group:      Group{MaxSize: 1024, MaxDelay: 2 * time.Second, GracePeriod: time.Second},
 		Log:        Log{Level: "info", Format: "text"},
 		Telemetry:  Telemetry{Protocol: "http/protobuf", Sampler: "parentbased_always_on"},
@@ -117,7 +118,7 @@ func TestLoadFromFull(t *testing.T) {
 			MaxConns: 0, MaxIdleConns: 8, Timeout: 5 * time.Minute,
 		},
 		Generation: Generation{Provider: "ollama"},
-		Worker:     Worker{Concurrency: 16, Queues: "embeddings=2,generation", QueueConcurrency: "generation=256", ShutdownTimeout: time.Minute, PollInterval: 200 * time.Millisecond, HTTPAddr: "127.0.0.1:9090"},
+		Worker:     Worker{Concurrency: 16, Queues: "embeddings=2,generation", QueueConcurrency: "generation=256", ShutdownTimeout: time.Minute, PollInterval: 200 * time.Millisecond, HTTPAddr: "127.0.0.1:9090", VectorBudgetMB: 32},
 		Group:      Group{MaxSize: 512, MaxDelay: 5 * time.Second, GracePeriod: 2 * time.Second},
 		Log:        Log{Level: "DEBUG", Format: "json"},
 		Telemetry: Telemetry{
@@ -366,7 +367,7 @@ func TestTags(t *testing.T) {
 		Results
 		Dashboard
 	}]())
-	if len(seen) != 45 {
-		t.Errorf("found %d variables, want 45", len(seen))
+	if len(seen) != 46 {
+		t.Errorf("found %d variables, want 46", len(seen))
 	}
 }

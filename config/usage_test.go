@@ -38,6 +38,7 @@ func TestUsage(t *testing.T) {
 				{"SHUTDOWN_TIMEOUT", "25s"},
 				{"WORKER_POLL_INTERVAL", "200ms"},
 				{"HTTP_ADDR", ":8080"},
+				{"WORKER_VECTOR_BUDGET_MB", "8"},
 				{"GROUP_MAX_SIZE", "1024"},
 				{"GROUP_MAX_DELAY", "2s"},
 				{"GROUP_GRACE_PERIOD", "1s"},

@@ -41,6 +41,10 @@ type Worker struct {
 	// Empty disables them; unlike other variables, HTTP_ADDR set to the
 	// empty string means empty, not the default. Default ":8080".
 	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8080" keepEmpty:"true" help:"listen address of /healthz, /readyz, /stats and /metrics (set empty to disable)"`
+	// VectorBudgetMB bounds the vectors that embedding tasks receive at
+	// once, in MiB of float32 (see tasks.WithVectorBudget); peak memory
+	// follows it rather than the concurrency. 0 means no bound. Default 8.
+	VectorBudgetMB int `env:"WORKER_VECTOR_BUDGET_MB" envDefault:"8" help:"MiB of vectors embedding tasks may receive at once (4 bytes per dimension and text; 0: no bound); tasks wait for their share"`
 }
 
 // QueueWeights parses Queues (see ParseQueues); a bad value comes back as an
@@ -112,6 +116,9 @@ func (c Worker) Validate() error {
 	}
 	if _, err := c.QueueConcurrencies(); err != nil {
 		return err
+	}
+	if c.VectorBudgetMB < 0 {
+		return errorf("WORKER_VECTOR_BUDGET_MB", fmt.Sprintf("must not be negative (got %d)", c.VectorBudgetMB))
 	}
 	if err := checkPositive("SHUTDOWN_TIMEOUT", c.ShutdownTimeout); err != nil {
 		return err

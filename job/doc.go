@@ -25,7 +25,9 @@
 // Input formats (Reader): {"id", "text"} lines, or OpenAI Batch API
 // requests to /v1/embeddings ({"custom_id", "method", "url", "body"}).
 // Export writes the matching output format: {"id", "embedding", "model",
-// "usage"}, or Batch API output lines.
+// "usage"}, or Batch API output lines, with vectors as JSON floats or
+// base64; or a Parquet file (FormatParquet). With ExportOptions.Follow it
+// exports a running job as its batches finish.
 //
 // Idempotency. The job ID is a hash of the input's bytes and every setting
 // that shapes its tasks, so submitting the same input the same way — again,
@@ -37,8 +39,8 @@
 // Memory. Submission reads the input twice and holds one line, the open
 // batch, the batches being sent and two hash tables sized by the line count
 // (27 bytes per line): one of item IDs, to refuse duplicates, and one of
-// texts, to embed each once. Export holds a window of batches and a few
-// recent ones, for duplicates.
+// texts, to embed each once. Export reads and formats a window of batches
+// in parallel and holds them and a few recent ones, for duplicates.
 //
 // Generation jobs (Spec.Kind KindGeneration) go the same way, with one
 // tasks.TypeGenerate task per unique request (JOB:n for the n-th), read

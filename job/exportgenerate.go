@@ -7,47 +7,45 @@ import (
 	"github.com/llmq/llmq/tasks"
 )
 
-// writeGenerate writes a generation job's item, from batch b, under id:
-// an answer to Out or a failure to Errors. A duplicate (dup) reports no
-// usage in the simple format, since it was not sent again; in the Batch
-// API format its body is the provider's answer as it came.
+// formatGenerate formats a generation job's item, from batch b, under
+// id: an answer to the chunk's output or a failure to its errors. A
+// duplicate (dup) reports no usage in the simple format, since it was not
+// sent again; in the Batch API format its body is the provider's answer
+// as it came.
 //
 // Simple output: {"id", "model", "text", "finish_reason", "usage":
 // {"prompt_tokens", "completion_tokens", "total_tokens"}}, and failures
 // {"id", "error": {"status", "message"}}. Batch API output: the response
 // body is the provider's answer body, or for an Ollama answer a
 // chat.completion body made from it.
-func (e *exporter) writeGenerate(b *fetched, id string, dup bool, seq int) error {
-	l := e.line[:0]
+func (e *exporter) formatGenerate(c *chunk, b *fetched, id string, dup bool, seq int) {
 	res := b.gen
 	if res == nil || res.Error != nil {
-		e.sum.Failed++
+		c.sum.Failed++
 		if e.errs == nil {
-			return nil
+			return
 		}
 		status, reason, typ, code := 0, b.failed, "", ""
 		if res != nil {
 			status, reason, typ, code = res.Error.Status, res.Error.Message, res.Error.Type, res.Error.Code
 		}
-		if e.opts.Format == FormatBatch {
-			l = e.batchFailure(l, id, status, reason, typ, code, seq)
+		if e.errFormat == FormatBatch {
+			c.errs = e.batchFailure(c.errs, id, status, reason, typ, code, seq)
 		} else {
-			l = append(l, `{"id":`...)
-			l = appendJSON(l, id)
-			l = append(l, `,"error":{"status":`...)
-			l = strconv.AppendInt(l, int64(status), 10)
-			l = append(l, `,"message":`...)
-			l = appendJSON(l, reason)
-			l = append(l, "}}\n"...)
+			c.errs = simpleError(c.errs, id, &tasks.TextError{Status: status, Reason: reason})
 		}
-		e.line = l
-		_, err := e.errs.Write(l)
-		return err
+		return
 	}
-	e.sum.Results++
+	c.sum.Results++
+	in, out := res.InputTokens, res.OutputTokens
+	if dup {
+		in, out = 0, 0
+	}
+	c.sum.InputTokens += in
+	l := c.out
 	if e.opts.Format == FormatBatch {
 		l = append(l, `{"id":`...)
-		l = appendJSON(l, e.requestID(id))
+		l = appendJSON(l, requestID(e.st.ID, id))
 		l = append(l, `,"custom_id":`...)
 		l = appendJSON(l, id)
 		l = append(l, `,"response":{"status_code":200,"request_id":`...)
@@ -60,10 +58,6 @@ func (e *exporter) writeGenerate(b *fetched, id string, dup bool, seq int) error
 		}
 		l = append(l, "},\"error\":null}\n"...)
 	} else {
-		in, out := res.InputTokens, res.OutputTokens
-		if dup {
-			in, out = 0, 0
-		}
 		l = append(l, `{"id":`...)
 		l = appendJSON(l, id)
 		l = append(l, `,"model":`...)
@@ -75,9 +69,7 @@ func (e *exporter) writeGenerate(b *fetched, id string, dup bool, seq int) error
 		l = appendGenerationUsage(l, in, out)
 		l = append(l, "}\n"...)
 	}
-	e.line = l
-	_, err := e.out.Write(l)
-	return err
+	c.out = l
 }
 
 func appendGenerationUsage(l []byte, in, out int) []byte {

@@ -96,7 +96,7 @@ func startWorker(rdb redis.UniversalClient, dim int, wrap func(http.Handler) htt
 	}, nil
 }
 
-func writeFile(t *testing.T, lines ...string) string {
+func writeFile(t testing.TB, lines ...string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "in.jsonl")
 	if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
@@ -105,7 +105,7 @@ func writeFile(t *testing.T, lines ...string) string {
 	return p
 }
 
-func wait(t *testing.T, rdb redis.UniversalClient, id string) *job.Status {
+func wait(t testing.TB, rdb redis.UniversalClient, id string) *job.Status {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/llmq/llmq/clients"
 )
@@ -38,6 +40,12 @@ type EmbedHandler struct {
 	logger    *slog.Logger
 	jobs      JobRecorder
 	items     redis.Cmdable
+
+	budget     *semaphore.Weighted
+	budgetSize int64
+	// dims is the length of the last vectors received, to size a task's
+	// share of the budget before its answer tells.
+	dims atomic.Int64
 }
 
 // EmbedOption configures an EmbedHandler.
@@ -52,6 +60,26 @@ func WithJobs(r JobRecorder) EmbedOption { return func(h *EmbedHandler) { h.jobs
 func WithItemResults(rdb redis.Cmdable) EmbedOption {
 	return func(h *EmbedHandler) { h.items = rdb }
 }
+
+// WithVectorBudget bounds the vectors the handler's tasks receive at once
+// to bytes (4 per dimension and text): a task waits before sending its
+// texts until its share is free, and holds it until its result is stored.
+// The answer, the vectors and the stored result each take about that
+// much, so memory follows the budget rather than the concurrency. A task
+// larger than the budget runs alone. The share of a task whose payload
+// asks for no dimensions is reckoned at the length of the last vectors
+// received (1536 at first). 0 or less: no bound.
+func WithVectorBudget(bytes int64) EmbedOption {
+	return func(h *EmbedHandler) {
+		if bytes > 0 {
+			h.budget, h.budgetSize = semaphore.NewWeighted(bytes), bytes
+		}
+	}
+}
+
+// DefaultVectorBudget is the budget cmd/worker gives WithVectorBudget
+// unless configured: ten tasks of 128 texts at 1536 dimensions.
+const DefaultVectorBudget = 8 << 20
 
 // NewEmbedHandler returns a handler that sends each task to the Embedder
 // registered under its payload's provider name (ProviderOpenAI,
@@ -100,10 +128,23 @@ func (h *EmbedHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if !ok {
 		return permanent(fmt.Errorf("%w: provider %q is not configured on this worker", ErrInvalidPayload, p.provider()))
 	}
+	release, err := h.reserve(ctx, p)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if err := out.begin(ctx); err != nil {
 		return err
 	}
 	res, err := embedAll(ctx, emb, p.toRun())
+	if err == nil {
+		for _, v := range res.vectors {
+			if v != nil {
+				h.dims.Store(int64(len(v)))
+				break
+			}
+		}
+	}
 	if err == nil {
 		err = out.store(ctx, res)
 	}
@@ -122,6 +163,24 @@ func (h *EmbedHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		slog.Int("failed", len(res.errs)), slog.Int("requests", res.requests),
 		slog.String("model", res.model), slog.Int("input_tokens", res.tokens))
 	return nil
+}
+
+// reserve waits for p's share of the vector budget; release gives it back.
+func (h *EmbedHandler) reserve(ctx context.Context, p EmbedPayload) (release func(), err error) {
+	if h.budget == nil {
+		return func() {}, nil
+	}
+	d := int64(p.Dimensions)
+	if d <= 0 {
+		if d = h.dims.Load(); d <= 0 {
+			d = 1536
+		}
+	}
+	n := min(int64(len(p.Texts))*d*4, h.budgetSize)
+	if err := h.budget.Acquire(ctx, n); err != nil {
+		return nil, fmt.Errorf("wait for the vector budget: %w", err)
+	}
+	return func() { h.budget.Release(n) }, nil
 }
 
 // sink chooses where the results of p go: merged items' own keys, a job
@@ -175,7 +234,9 @@ func (s resultSink) store(_ context.Context, res *embedded) error {
 	if err != nil {
 		return permanent(err)
 	}
-	if _, err := s.t.ResultWriter().Write(out); err != nil {
+	_, err = s.t.ResultWriter().Write(out)
+	releaseResult(out)
+	if err != nil {
 		return fmt.Errorf("write embed result: %w", err)
 	}
 	return nil

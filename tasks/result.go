@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"sync"
+	"unsafe"
 
 	"github.com/llmq/llmq/clients"
 )
@@ -109,7 +111,7 @@ func encodeEmbedResult(model string, tokens int, vectors [][]float32, errs []Tex
 			size += 8 + min(len(e.Reason), maxReason)
 		}
 	}
-	b := make([]byte, embedHeaderSize+len(model), size)
+	b := resultBuffer(size)[:embedHeaderSize+len(model)]
 	copy(b, magic)
 	binary.LittleEndian.PutUint32(b[4:], uint32(n))
 	binary.LittleEndian.PutUint32(b[8:], uint32(d))
@@ -142,9 +144,7 @@ func encodeEmbedResult(model string, tokens int, vectors [][]float32, errs []Tex
 		if len(v) != d {
 			return nil, fmt.Errorf("encode embed result: vector %d has %d dimensions, the first has %d", i, len(v), d)
 		}
-		for _, f := range v {
-			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(f))
-		}
+		b = appendFloats(b, v)
 	}
 	if len(b) != size {
 		return nil, fmt.Errorf("encode embed result: %d vectors for %d texts and %d failures", n-len(errs), n, len(errs))
@@ -211,4 +211,47 @@ func DecodeEmbedResult(b []byte) (*EmbedResult, error) {
 		next++
 	}
 	return r, nil
+}
+
+// littleEndian is true where a []float32 in memory is its little-endian
+// bytes, as the layout stores them.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// appendFloats appends v's little-endian bytes: one copy where memory is
+// little-endian already.
+func appendFloats(b []byte, v []float32) []byte {
+	if littleEndian && len(v) > 0 {
+		return append(b, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))...)
+	}
+	for _, f := range v {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(f))
+	}
+	return b
+}
+
+// Encoded results are written to Redis and dropped at once: their
+// buffers are pooled, up to maxPooledResult bytes each, so that a busy
+// worker reuses a few instead of making garbage of one per task.
+const maxPooledResult = 4 << 20
+
+var resultBuffers sync.Pool
+
+// resultBuffer returns an empty buffer of capacity size or more.
+func resultBuffer(size int) []byte {
+	if p, ok := resultBuffers.Get().(*[]byte); ok {
+		if cap(*p) >= size {
+			return (*p)[:0]
+		}
+		resultBuffers.Put(p)
+	}
+	return make([]byte, 0, size)
+}
+
+// releaseResult hands back a buffer of encodeEmbedResult once it is
+// written; b must not be used after.
+func releaseResult(b []byte) {
+	if cap(b) <= maxPooledResult {
+		b = b[:0]
+		resultBuffers.Put(&b)
+	}
 }

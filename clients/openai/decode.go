@@ -27,86 +27,95 @@ const maxResponse = 512 << 20
 // number where it expects an integer, escapes in keys) goes to
 // encoding/json, so both accept the same answers and decode them alike;
 // FuzzParseEmbedResponse checks it.
-func decodeEmbedResponse(resp *http.Response, er *embedResponse) error {
+//
+// The body is read into a pooled buffer, which the embeddings of er refer
+// to until release is called.
+func decodeEmbedResponse(resp *http.Response, er *embedResponse) (release func(), err error) {
 	body, err := readBody(resp)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	release = func() { releaseBody(body) }
 	if parseEmbedResponse(body, er) {
-		return nil
+		return release, nil
 	}
 	*er = embedResponse{}
 	// A decoder, as before: it reads one value and ignores what follows.
-	return json.NewDecoder(bytes.NewReader(body)).Decode(er)
+	// It copies what it keeps, so the body goes back at once.
+	err = json.NewDecoder(bytes.NewReader(body)).Decode(er)
+	release()
+	return func() {}, err
 }
 
-// readBody reads the whole body into one slice of its exact size.
+// readBody reads the whole body into one pooled buffer, to be handed
+// back with releaseBody once nothing refers to it.
 //
-// Large answers often come without Content-Length (the simulator's do);
-// growing a buffer by doubling to half a megabyte would allocate, clear
-// and copy about twice that for every answer. The body is read into
-// pooled chunks instead and copied once. Nothing answer-sized is kept
-// between answers: a worker runs many at once, and a pool of such buffers
-// would hold one per task for good.
+// A worker receives answers of the same size over and over (about 1 MB
+// for 128 vectors of 1536 dimensions, often without Content-Length): a
+// buffer read into at once, and reused, costs neither the allocation and
+// clearing of a new one per answer nor the copies of growing one; and
+// reading into its whole free space lets HTTP/2 hand over what it has
+// received in few reads, each of which may send a window update. The
+// worker's vector budget bounds how many answers are read at once, and
+// so how many buffers the pool holds.
 func readBody(resp *http.Response) ([]byte, error) {
-	if n := resp.ContentLength; n >= 0 {
-		if n > maxResponse {
-			return nil, fmt.Errorf("answer of %d bytes is larger than %d", n, maxResponse)
-		}
+	n := resp.ContentLength
+	if n > maxResponse {
+		return nil, fmt.Errorf("answer of %d bytes is larger than %d", n, maxResponse)
+	}
+	b := bodyBuffer(int(max(n, 0)))
+	if n >= 0 {
 		// net/http ends the body at Content-Length and reports a short one.
-		b := make([]byte, n)
+		b = b[:n]
 		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			releaseBody(b)
 			return nil, err
 		}
 		return b, nil
 	}
-	var parts []*[]byte
-	defer func() {
-		for _, c := range parts {
-			chunks.Put(c)
-		}
-	}()
-	total := 0
 	for {
-		c := chunks.Get().(*[]byte)
-		parts = append(parts, c)
-		n, err := fill(resp.Body, *c)
-		total += n
-		if total > maxResponse {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // grow
+		}
+		m, err := resp.Body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if len(b) > maxResponse {
+			releaseBody(b)
 			return nil, fmt.Errorf("answer is larger than %d bytes", maxResponse)
 		}
 		if err == io.EOF {
-			break
+			return b, nil
 		}
 		if err != nil {
+			releaseBody(b)
 			return nil, err
 		}
 	}
-	b := make([]byte, 0, total)
-	for _, c := range parts {
-		b = append(b, (*c)[:min(len(*c), total-len(b))]...)
-	}
-	return b, nil
 }
 
-// fill reads into b until it is full or r fails; unlike io.ReadFull it
-// passes r's error on as it is, io.EOF included.
-func fill(r io.Reader, b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		m, err := r.Read(b[n:])
-		n += m
-		if err != nil {
-			return n, err
-		}
+// minBody is the smallest body buffer made; bodies up to maxPooledBody
+// bytes are pooled, larger ones left to the garbage collector.
+const (
+	minBody       = 32 << 10
+	maxPooledBody = 8 << 20
+)
+
+var bodies sync.Pool
+
+// bodyBuffer returns an empty buffer of capacity size or more.
+func bodyBuffer(size int) []byte {
+	if p, ok := bodies.Get().(*[]byte); ok && cap(*p) >= size {
+		return (*p)[:0]
 	}
-	return n, nil
+	return make([]byte, 0, max(size, minBody))
 }
 
-// chunkSize is the size of the pooled chunks readBody reads into.
-const chunkSize = 32 << 10
-
-var chunks = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+func releaseBody(b []byte) {
+	if cap(b) <= maxPooledBody {
+		b = b[:0]
+		bodies.Put(&b)
+	}
+}
 
 // parseEmbedResponse decodes b into er as encoding/json would and reports
 // true, or reports false when it cannot be sure of doing so; er is then

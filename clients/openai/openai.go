@@ -12,6 +12,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"unsafe"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -208,10 +209,12 @@ func (c *Client) embed(ctx context.Context, call *genai.Call, req clients.EmbedR
 		return nil, fmt.Errorf("openai embeddings: %w", c.apiError(resp, req.Input))
 	}
 	var er embedResponse
-	if err := decodeEmbedResponse(resp, &er); err != nil {
+	release, err := decodeEmbedResponse(resp, &er)
+	if err != nil {
 		return nil, fmt.Errorf("openai embeddings: decode response: %w", clients.ContextError(ctx, err))
 	}
 	vecs, err := vectors(&er, len(req.Input), req.Dimensions)
+	release() // the vectors are decoded: nothing refers to the body
 	if err != nil {
 		return nil, fmt.Errorf("openai embeddings: %w", err)
 	}
@@ -223,27 +226,38 @@ func (c *Client) embed(ctx context.Context, call *genai.Call, req clients.EmbedR
 }
 
 // vectors puts the answer's vectors in input order and checks that there
-// is exactly one per input, all of one length.
+// is exactly one per input, all of one length. Vectors of the first one's
+// length share one backing array, into which base64 is decoded in place.
 func vectors(er *embedResponse, n, dims int) ([][]float32, error) {
 	if len(er.Data) != n {
 		return nil, fmt.Errorf("%d vectors for %d inputs", len(er.Data), n)
 	}
 	out := make([][]float32, n)
 	seen := make([]bool, n)
-	var scratch []byte // base64 is decoded here, then converted
-	for _, d := range er.Data {
-		if d.Index < 0 || d.Index >= n {
-			return nil, fmt.Errorf("vector index %d out of range [0, %d)", d.Index, n)
+	var all []float32 // the shared backing array, once the length is known
+	d := 0
+	for _, e := range er.Data {
+		if e.Index < 0 || e.Index >= n {
+			return nil, fmt.Errorf("vector index %d out of range [0, %d)", e.Index, n)
 		}
-		if seen[d.Index] {
-			return nil, fmt.Errorf("vector index %d appears twice", d.Index)
+		if seen[e.Index] {
+			return nil, fmt.Errorf("vector index %d appears twice", e.Index)
 		}
-		seen[d.Index] = true
-		v, err := decodeVector(d.Embedding, &scratch)
+		seen[e.Index] = true
+		if all == nil {
+			if d = base64Floats(e.Embedding); d > 0 {
+				all = make([]float32, n*d)
+			}
+		}
+		var into []float32
+		if d > 0 && base64Floats(e.Embedding) == d {
+			into = all[e.Index*d : (e.Index+1)*d : (e.Index+1)*d]
+		}
+		v, err := decodeVector(e.Embedding, into)
 		if err != nil {
-			return nil, fmt.Errorf("vector %d: %w", d.Index, err)
+			return nil, fmt.Errorf("vector %d: %w", e.Index, err)
 		}
-		out[d.Index] = v
+		out[e.Index] = v
 	}
 	if err := clients.CheckVectors(out, n, dims); err != nil {
 		return nil, err
@@ -251,16 +265,36 @@ func vectors(er *embedResponse, n, dims int) ([][]float32, error) {
 	return out, nil
 }
 
+// base64Floats returns the number of float32s in raw when it is a plain
+// base64 string of whole ones, else 0.
+func base64Floats(raw json.RawMessage) int {
+	if len(raw) < 2 || raw[0] != '"' {
+		return 0
+	}
+	b64 := raw[1 : len(raw)-1]
+	if len(b64)%4 != 0 || bytes.IndexByte(b64, '\\') >= 0 {
+		return 0
+	}
+	n := len(b64) / 4 * 3
+	for i := len(b64) - 1; i >= 0 && i >= len(b64)-2 && b64[i] == '='; i-- {
+		n--
+	}
+	if n%4 != 0 {
+		return 0
+	}
+	return n / 4
+}
+
 // decodeVector reads one "embedding" value: a base64 string of
-// little-endian float32s, or a JSON array of numbers. *scratch is a buffer
-// it may grow and reuse.
-func decodeVector(raw json.RawMessage, scratch *[]byte) ([]float32, error) {
+// little-endian float32s, or a JSON array of numbers. A base64 vector of
+// len(into) floats is decoded into into.
+func decodeVector(raw json.RawMessage, into []float32) ([]float32, error) {
 	if len(raw) == 0 {
 		return nil, errors.New("no embedding")
 	}
 	switch raw[0] {
 	case '"':
-		return decodeBase64(raw, scratch)
+		return decodeBase64(raw, into)
 	case '[':
 		var v []float32
 		if err := json.Unmarshal(raw, &v); err != nil {
@@ -271,7 +305,11 @@ func decodeVector(raw json.RawMessage, scratch *[]byte) ([]float32, error) {
 	return nil, errors.New("embedding is neither a base64 string nor an array")
 }
 
-func decodeBase64(raw json.RawMessage, scratch *[]byte) ([]float32, error) {
+// littleEndian is true where a []float32 in memory is its little-endian
+// bytes, so that base64 decodes into it directly.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+func decodeBase64(raw json.RawMessage, into []float32) ([]float32, error) {
 	// Base64 needs no JSON escapes, so the bytes between the quotes are
 	// the text; unquote only for a server that escapes "/" or the like.
 	b64 := raw[1 : len(raw)-1]
@@ -282,10 +320,19 @@ func decodeBase64(raw json.RawMessage, scratch *[]byte) ([]float32, error) {
 		}
 		b64 = []byte(s)
 	}
-	if need := base64.StdEncoding.DecodedLen(len(b64)); cap(*scratch) < need {
-		*scratch = make([]byte, need)
+	if littleEndian && into != nil {
+		// The decoded length is known: exactly the bytes of into.
+		dst := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(into))), 4*len(into))
+		n, err := base64.StdEncoding.Decode(dst, b64)
+		if err != nil {
+			return nil, fmt.Errorf("embedding base64: %w", err)
+		}
+		if n != len(dst) {
+			return nil, fmt.Errorf("embedding base64: %d bytes, want %d", n, len(dst))
+		}
+		return into, nil
 	}
-	buf := (*scratch)[:cap(*scratch)]
+	buf := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
 	n, err := base64.StdEncoding.Decode(buf, b64)
 	if err != nil {
 		return nil, fmt.Errorf("embedding base64: %w", err)
@@ -293,7 +340,10 @@ func decodeBase64(raw json.RawMessage, scratch *[]byte) ([]float32, error) {
 	if n%4 != 0 {
 		return nil, fmt.Errorf("embedding base64: %d bytes is not a whole number of float32s", n)
 	}
-	v := make([]float32, n/4)
+	v := into
+	if len(v) != n/4 {
+		v = make([]float32, n/4)
+	}
 	for i := range v {
 		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:]))
 	}

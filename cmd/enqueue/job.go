@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -32,7 +33,7 @@ func (f *jobFlags) flags(fs *flag.FlagSet) {
 	fs.StringVar(&f.id, "job", "", "name the job (default: derived from the input and the settings, so that running the same command again resumes it)")
 	fs.BoolVar(&f.strict, "strict", false, "with any bad input line, enqueue nothing (default: skip and report bad lines)")
 	fs.StringVar(&f.errors, "errors", "", "with --out: file to write failed items to, with their reasons")
-	fs.StringVar(&f.format, "format", "", "with --out: output format, simple or batch (default: the input's)")
+	fs.StringVar(&f.format, "format", "", "with --out: output format, "+formats+" (default: the input's)")
 	fs.IntVar(&f.inputTokens, "max-input-tokens", tasks.MaxInputTokens, "most tokens per text (estimated; OpenAI's limit is 8192)")
 	fs.IntVar(&f.requestTokens, "max-request-tokens", tasks.MaxRequestTokens, "most tokens per task, all texts together (estimated; OpenAI's limit is 300000)")
 }
@@ -64,12 +65,31 @@ func (f *jobFlags) check() error {
 	return checkFormat(f.format)
 }
 
+// formats lists the values of --format.
+const formats = "simple, batch, base64 (the input's format with base64 vectors), simple,base64, batch,base64 or parquet"
+
 func checkFormat(f string) error {
-	switch job.Format(f) {
-	case "", job.FormatSimple, job.FormatBatch:
-		return nil
+	_, _, err := parseFormat(f)
+	return err
+}
+
+// parseFormat splits --format into the export's format and encoding.
+func parseFormat(f string) (job.Format, string, error) {
+	name, enc, _ := strings.Cut(f, ",")
+	if name == job.EncodingBase64 && enc == "" {
+		return "", job.EncodingBase64, nil
 	}
-	return fmt.Errorf("--format must be %s or %s", job.FormatSimple, job.FormatBatch)
+	switch job.Format(name) {
+	case "", job.FormatSimple, job.FormatBatch:
+		if enc == "" || enc == job.EncodingFloat || enc == job.EncodingBase64 {
+			return job.Format(name), enc, nil
+		}
+	case job.FormatParquet:
+		if enc == "" {
+			return job.FormatParquet, "", nil
+		}
+	}
+	return "", "", fmt.Errorf("--format %q: want %s", f, formats)
 }
 
 // runJob submits --file as an embedding job.
@@ -148,15 +168,31 @@ func runJob(ctx context.Context, env *environment, file string, flags jobFlags, 
 	if out == "" {
 		return nil
 	}
-	st, err := follow(ctx, rdb, env, sum.ID)
+	// The export follows the job, writing each batch once it has finished,
+	// while the progress display runs.
+	st, err := job.GetStatus(ctx, rdb, sum.ID)
 	if err != nil {
 		return err
 	}
-	if err := export(ctx, rdb, env, st, out, flags.errors, flags.format, false); err != nil {
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	followed := make(chan error, 1)
+	var final *job.Status
+	go func() {
+		var err error
+		final, err = follow(fctx, rdb, env, sum.ID)
+		followed <- err
+	}()
+	if err := export(ctx, rdb, env, st, out, flags.errors, flags.format, false, true); err != nil {
+		cancel()
+		<-followed
 		return err
 	}
-	if st.Failed > 0 {
-		return fmt.Errorf("%d of %d items failed", st.Failed, st.Unique)
+	if err := <-followed; err != nil {
+		return err
+	}
+	if final.Failed > 0 {
+		return fmt.Errorf("%d of %d items failed", final.Failed, final.Unique)
 	}
 	return nil
 }
@@ -210,7 +246,12 @@ func follow(ctx context.Context, rdb redis.Cmdable, env *environment, id string)
 }
 
 // export writes a finished job's results and, with del, deletes the job.
-func export(ctx context.Context, rdb redis.UniversalClient, env *environment, st *job.Status, out, errs, format string, del bool) error {
+// With followJob it exports a running job as its batches finish.
+func export(ctx context.Context, rdb redis.UniversalClient, env *environment, st *job.Status, out, errs, format string, del, followJob bool) error {
+	f, enc, err := parseFormat(format)
+	if err != nil {
+		return err
+	}
 	var w io.Writer = env.stdout
 	var outFile *os.File // closed, with its error checked, before the report
 	if out != "-" {
@@ -226,7 +267,7 @@ func export(ctx context.Context, rdb redis.UniversalClient, env *environment, st
 		}()
 		w = f
 	}
-	opts := job.ExportOptions{Out: w, Format: job.Format(format)}
+	opts := job.ExportOptions{Out: w, Format: f, Encoding: enc, Follow: followJob}
 	if errs != "" {
 		f, err := os.Create(errs)
 		if err != nil {
@@ -362,7 +403,7 @@ type resultsCommand struct {
 func (c *resultsCommand) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.out, "out", "-", "file to write the results to (- is standard output)")
 	fs.StringVar(&c.errors, "errors", "", "file to write failed items to, with their reasons")
-	fs.StringVar(&c.format, "format", "", "simple or batch (default: the format of the job's input)")
+	fs.StringVar(&c.format, "format", "", formats+" (default: the format of the job's input)")
 	fs.BoolVar(&c.wait, "wait", false, "wait for the job to finish first")
 	fs.BoolVar(&c.del, "delete", false, "after a complete export, delete the job and its results from Redis")
 }
@@ -396,5 +437,5 @@ func (c *resultsCommand) run(ctx context.Context, env *environment) error {
 		return fmt.Errorf("%w: %s has %d of %d items left (enqueue status %s; --wait waits)",
 			job.ErrNotFinished, st.ID, st.Total-st.Done-st.Failed, st.Total, st.ID)
 	}
-	return export(ctx, rdb, env, st, c.out, c.errors, c.format, c.del)
+	return export(ctx, rdb, env, st, c.out, c.errors, c.format, c.del, false)
 }

@@ -239,7 +239,8 @@ func startTasks(cfg config.WorkerEnv, logger *slog.Logger, tel *telemetry.Teleme
 	embed := tasks.NewEmbedHandler(map[string]tasks.Embedder{
 		tasks.ProviderOpenAI: p.openai,
 		tasks.ProviderOllama: p.ollama,
-	}, logger, tasks.WithJobs(job.NewRecorder(rdb)), tasks.WithItemResults(rdb))
+	}, logger, tasks.WithJobs(job.NewRecorder(rdb)), tasks.WithItemResults(rdb),
+		tasks.WithVectorBudget(int64(cfg.Worker.VectorBudgetMB)<<20))
 	mux := tasks.NewMux(map[string]asynq.Handler{
 		tasks.TypeEmbed:     embed,
 		tasks.TypeEmbedItem: embed,
