@@ -98,6 +98,10 @@ func (e *embedded) embed(ctx context.Context, emb Embedder, p EmbedPayload, from
 		}
 		return nil
 	}
+	if errors.Is(err, clients.ErrDeferred) {
+		// Not sent at all: the whole task comes back later, unsplit.
+		return fmt.Errorf("embed %d texts: %w", to-from, err)
+	}
 	var apiErr *clients.APIError
 	if !errors.As(err, &apiErr) || !splittable(apiErr) {
 		return classify(fmt.Errorf("embed %d texts: %w", to-from, err))
