@@ -155,12 +155,29 @@ func NewMux(handlers map[string]asynq.Handler) *Mux {
 // Use adds middleware, as asynq.ServeMux.Use does.
 func (m *Mux) Use(mws ...asynq.MiddlewareFunc) { m.mux.Use(mws...) }
 
-// ProcessTask runs the handler registered for t's type.
+// ProcessTask runs the handler registered for t's type. An error that a
+// timeout caused names which one fired: the task's (ErrTaskTimeout) or a
+// request's (clients.ErrRequestTimeout, which the provider clients mark).
 func (m *Mux) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if _, pattern := m.mux.Handler(t); pattern != t.Type() {
 		return permanent(fmt.Errorf("%w %q", ErrUnknownType, t.Type()))
 	}
-	return m.mux.ProcessTask(ctx, t)
+	return nameTimeout(ctx, m.mux.ProcessTask(ctx, t))
+}
+
+// ErrTaskTimeout marks a run that its task's own deadline ended (asynq's
+// Timeout or Deadline option of the task).
+var ErrTaskTimeout = errors.New("task timeout")
+
+// nameTimeout marks err with ErrTaskTimeout when ctx, the task's, ran out.
+func nameTimeout(ctx context.Context, err error) error {
+	if err == nil || !errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, ErrTaskTimeout) {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok {
+		return fmt.Errorf("%w fired (deadline %s): %w", ErrTaskTimeout, d.UTC().Format(time.RFC3339), err)
+	}
+	return fmt.Errorf("%w fired: %w", ErrTaskTimeout, err)
 }
 
 // LogError returns an asynq.ErrorHandler that logs each failed attempt

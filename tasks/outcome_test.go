@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,6 +125,39 @@ func TestFailureOutcome(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := failureOutcome(tt.err, tt.retried, tt.maxRetry); got != tt.want {
 				t.Errorf("failureOutcome = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestTimeoutNamed: the Mux names the task's own timeout; a request's
+// timeout, marked by the client, is left as it is.
+func TestTimeoutNamed(t *testing.T) {
+	requestTimeout := fmt.Errorf("embed 1 texts: %w fired: Post: context deadline exceeded (Client.Timeout exceeded)", clients.ErrRequestTimeout)
+	tests := []struct {
+		name     string
+		deadline time.Duration
+		err      func(ctx context.Context) error
+		want     error
+		notWant  error
+	}{
+		{"task's deadline", 30 * time.Millisecond, func(ctx context.Context) error {
+			<-ctx.Done()
+			return fmt.Errorf("embed: %w", clients.ContextError(ctx, errors.New("read: connection closed")))
+		}, ErrTaskTimeout, clients.ErrRequestTimeout},
+		{"request's timeout", time.Minute, func(context.Context) error { return requestTimeout }, clients.ErrRequestTimeout, ErrTaskTimeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := NewMux(map[string]asynq.Handler{"x": asynq.HandlerFunc(func(ctx context.Context, _ *asynq.Task) error { return tt.err(ctx) })})
+			ctx, cancel := context.WithTimeout(context.Background(), tt.deadline)
+			defer cancel()
+			err := m.ProcessTask(ctx, asynq.NewTask("x", nil))
+			if !errors.Is(err, tt.want) || errors.Is(err, tt.notWant) {
+				t.Errorf("error %q, want it to match %v and not %v", err, tt.want, tt.notWant)
+			}
+			if !strings.Contains(err.Error(), tt.want.Error()+" fired") {
+				t.Errorf("error %q does not say %q fired", err, tt.want)
 			}
 		})
 	}
