@@ -228,7 +228,9 @@ func guardConfig(cfg config.WorkerEnv, rpm, tpm int, logger *slog.Logger, tel *t
 		maxWait = -1 // never wait in the worker
 	}
 	return guard.Config{
-		Budget:      budget.Config{Limit: budget.Limit{RequestsPerMinute: rpm, TokensPerMinute: tpm}},
+		// A burst of half a second of the rate: any 10 s window then sees
+		// at most the rate plus 5%.
+		Budget:      budget.Config{Limit: budget.Limit{RequestsPerMinute: rpm, TokensPerMinute: tpm}, Burst: 500 * time.Millisecond},
 		Breaker:     breaker.Config{Failures: r.BreakerFailures, MinCooldown: r.BreakerMinCooldown, MaxCooldown: r.BreakerMaxCooldown},
 		Concurrency: inflight.Config{Max: cfg.Worker.Concurrency, Min: r.MinInflight, MeterProvider: tel.MeterProvider},
 		MaxWait:     maxWait,
