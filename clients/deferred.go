@@ -31,7 +31,9 @@ var (
 type DeferredError struct {
 	// Provider names the provider ("openai", "ollama").
 	Provider string
-	// Reason is ErrNoBudget, ErrRateBlocked or ErrUnavailable.
+	// Reason is, or wraps, ErrNoBudget, ErrRateBlocked or ErrUnavailable;
+	// a call that failed as its provider's breaker opened has
+	// ErrUnavailable wrapping the call's error.
 	Reason error
 	// Delay is how long to wait before trying again; at least 1ms.
 	Delay time.Duration

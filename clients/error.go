@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -71,13 +72,25 @@ func (e *APIError) QuotaExhausted() bool {
 }
 
 // ContextError returns ctx's error wrapping err when ctx has ended, since
-// that is why err happened, and err otherwise.
+// that is why err happened; err marked with ErrRequestTimeout when it is a
+// timeout of the request itself; and err otherwise.
 func ContextError(ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 		return fmt.Errorf("%w (%w)", cerr, err)
 	}
+	var ne net.Error
+	if ctx.Err() == nil && errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, ErrRequestTimeout) {
+		return fmt.Errorf("%w fired: %w", ErrRequestTimeout, err)
+	}
 	return err
 }
+
+// ErrRequestTimeout marks a request that ran out of the HTTP client's own
+// time (Config.Timeout, its ResponseHeaderTimeout, the dial or TLS
+// handshake timeouts) while the caller's context was still live; see
+// ContextError. It is not the caller's deadline: that comes back as
+// ctx.Err().
+var ErrRequestTimeout = errors.New("request timeout")
 
 // RateLimited reports whether the provider refused the request for its rate
 // (429) rather than for the request itself.

@@ -53,8 +53,8 @@ type Embeddings struct {
 
 // CheckVectors reports why vectors cannot be the answer to a request of
 // inputs texts for vectors of dims dimensions (any number, all alike, when
-// dims is not positive): not one vector per input, or a vector that is
-// empty or of another length.
+// dims is not positive): not one vector per input, a vector that is
+// empty or of another length, or a value that is NaN or infinite.
 func CheckVectors(vectors [][]float32, inputs, dims int) error {
 	if len(vectors) != inputs {
 		return fmt.Errorf("%d vectors for %d inputs", len(vectors), inputs)
@@ -71,7 +71,7 @@ func CheckVectors(vectors [][]float32, inputs, dims int) error {
 			return fmt.Errorf("vector %d has %d dimensions, want %d", i, len(v), want)
 		}
 	}
-	return nil
+	return checkFinite(vectors)
 }
 
 // Message is one turn of a chat.

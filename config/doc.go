@@ -1,8 +1,8 @@
 // Package config reads the process configuration from the environment.
 //
 // Each concern has a struct (Redis, OpenAI, Ollama, Log, Worker, Group,
-// Results, Dashboard) whose fields carry three tags: env names the
-// variable, envDefault gives its default and help describes it in one
+// Resilience, Results, Dashboard) whose fields carry three tags: env names
+// the variable, envDefault gives its default and help describes it in one
 // line. A binary composes the parts it needs (WorkerEnv, EnqueueEnv,
 // DashboardEnv), reads them with Load and prints them for --help with
 // Usage:

@@ -8,13 +8,15 @@ type WorkerEnv struct {
 	Generation
 	Worker
 	Group
+	Resilience
 	Log
 	Telemetry
 }
 
 // Validate reports the first unusable variable as an *Error.
 func (c WorkerEnv) Validate() error {
-	return firstError(c.Redis.Validate(), c.OpenAI.Validate(), c.Ollama.Validate(), c.Generation.Validate(), c.Worker.Validate(), c.Group.Validate(), c.Log.Validate(), c.Telemetry.Validate())
+	return firstError(c.Redis.Validate(), c.OpenAI.Validate(), c.Ollama.Validate(), c.Generation.Validate(), c.Worker.Validate(), c.Group.Validate(),
+		c.Resilience.Validate(), c.Resilience.validateWith(c.Worker), c.Log.Validate(), c.Telemetry.Validate())
 }
 
 // EnqueueEnv is everything cmd/enqueue reads from the environment.

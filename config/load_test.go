@@ -46,6 +46,17 @@ func fullEnv() map[string]string {
 		"LOG_LEVEL":                 "DEBUG",
 		"LOG_FORMAT":                "json",
 		"RESULT_RETENTION":          "72h",
+		"OPENAI_RPM":                "3000",
+		"OPENAI_TPM":                "1000000",
+		"OLLAMA_RPM":                "600",
+		"OLLAMA_TPM":                "50000",
+		"BREAKER_FAILURES":          "3",
+		"BREAKER_MIN_COOLDOWN":      "1s",
+		"BREAKER_MAX_COOLDOWN":      "30s",
+		"PROVIDER_MIN_INFLIGHT":     "4",
+		"PROVIDER_MAX_WAIT":         "500ms",
+		"DEFERRAL_PATIENCE":         "10m",
+		"REDIS_SETTLE_WAIT":         "15s",
 
 		"OTEL_SERVICE_NAME":                   "embedder",
 		"OTEL_TRACES_EXPORTER":                "otlp",
@@ -86,8 +97,10 @@ func TestLoadFromDefaults(t *testing.T) {
 		Generation: Generation{Provider: "openai"},
 		Worker:     Worker{Concurrency: 50, Queues: "embeddings=6,generation=3", ShutdownTimeout: 25 * time.Second, PollInterval: 200 * time.Millisecond, HTTPAddr: ":8080", VectorBudgetMB: 8},
 		Group:      Group{MaxSize: 1024, MaxDelay: 2 * time.Second, GracePeriod: time.Second},
-		Log:        Log{Level: "info", Format: "text"},
-		Telemetry:  Telemetry{Protocol: "http/protobuf", Sampler: "parentbased_always_on"},
+		Resilience: Resilience{BreakerFailures: 5, BreakerMinCooldown: 2 * time.Second, BreakerMaxCooldown: time.Minute,
+			MinInflight: 1, MaxWait: time.Second, DeferralPatience: 30 * time.Minute, RedisSettleWait: 20 * time.Second},
+		Log:       Log{Level: "info", Format: "text"},
+		Telemetry: Telemetry{Protocol: "http/protobuf", Sampler: "parentbased_always_on"},
 	}
 	if got != want {
 		t.Errorf("LoadFrom(nil)\n got %+v\nwant %+v", got, want)
@@ -111,16 +124,18 @@ func TestLoadFromFull(t *testing.T) {
 		Redis: Redis{URL: "redis://app:" + testRedisPassword + "@cache:6380/2"},
 		OpenAI: OpenAI{
 			BaseURL: "https://llm-gateway.internal/v1", APIKey: testAPIKey, EmbeddingModel: "text-embedding-3-large",
-			ChatModel: "gpt-4.1-mini", MaxConns: 64, MaxIdleConns: 32, Timeout: 45 * time.Second, GenerationTimeout: 20 * time.Minute,
+			ChatModel: "gpt-4.1-mini", MaxConns: 64, MaxIdleConns: 32, Timeout: 45 * time.Second, GenerationTimeout: 20 * time.Minute, RPM: 3000, TPM: 1000000,
 		},
 		Ollama: Ollama{
 			Host: "http://gpu-1:11434", Model: "qwen2.5:7b", EmbeddingModel: "mxbai-embed-large",
-			MaxConns: 0, MaxIdleConns: 8, Timeout: 5 * time.Minute,
+			MaxConns: 0, MaxIdleConns: 8, Timeout: 5 * time.Minute, RPM: 600, TPM: 50000,
 		},
 		Generation: Generation{Provider: "ollama"},
 		Worker:     Worker{Concurrency: 16, Queues: "embeddings=2,generation", QueueConcurrency: "generation=256", ShutdownTimeout: time.Minute, PollInterval: 200 * time.Millisecond, HTTPAddr: "127.0.0.1:9090", VectorBudgetMB: 32},
 		Group:      Group{MaxSize: 512, MaxDelay: 5 * time.Second, GracePeriod: 2 * time.Second},
-		Log:        Log{Level: "DEBUG", Format: "json"},
+		Resilience: Resilience{BreakerFailures: 3, BreakerMinCooldown: time.Second, BreakerMaxCooldown: 30 * time.Second,
+			MinInflight: 4, MaxWait: 500 * time.Millisecond, DeferralPatience: 10 * time.Minute, RedisSettleWait: 15 * time.Second},
+		Log: Log{Level: "DEBUG", Format: "json"},
 		Telemetry: Telemetry{
 			ServiceName: "embedder", TracesExporter: "otlp", MetricsExporter: "none",
 			Endpoint: "http://collector:4317", TracesEndpoint: "http://collector:4318/v1/traces",
@@ -236,6 +251,18 @@ func TestLoadFromErrors(t *testing.T) {
 		{"group delay negative", with("GROUP_MAX_DELAY", "-1s"), "GROUP_MAX_DELAY", "must be 0 or whole seconds"},
 		{"group grace below asynq's minimum", with("GROUP_GRACE_PERIOD", "500ms"), "GROUP_GRACE_PERIOD", "at least 1s"},
 		{"group grace not a duration", with("GROUP_GRACE_PERIOD", "1"), "GROUP_GRACE_PERIOD", "must be a duration"},
+		{"openai rpm negative", with("OPENAI_RPM", "-1"), "OPENAI_RPM", "must not be negative (got -1)"},
+		{"openai tpm not a number", with("OPENAI_TPM", "lots"), "OPENAI_TPM", "must be an integer"},
+		{"ollama rpm negative", with("OLLAMA_RPM", "-60"), "OLLAMA_RPM", "must not be negative"},
+		{"ollama tpm negative", with("OLLAMA_TPM", "-1"), "OLLAMA_TPM", "must not be negative"},
+		{"breaker failures zero", with("BREAKER_FAILURES", "0"), "BREAKER_FAILURES", "must be at least 1 (got 0)"},
+		{"breaker cooldown zero", with("BREAKER_MIN_COOLDOWN", "0s"), "BREAKER_MIN_COOLDOWN", "must be positive"},
+		{"breaker max below min", with("BREAKER_MIN_COOLDOWN", "10s", "BREAKER_MAX_COOLDOWN", "5s"), "BREAKER_MAX_COOLDOWN", "must not be below BREAKER_MIN_COOLDOWN (got 5s < 10s)"},
+		{"min inflight zero", with("PROVIDER_MIN_INFLIGHT", "0"), "PROVIDER_MIN_INFLIGHT", "must be at least 1"},
+		{"min inflight above concurrency", with("WORKER_CONCURRENCY", "8", "PROVIDER_MIN_INFLIGHT", "9"), "PROVIDER_MIN_INFLIGHT", "must not exceed WORKER_CONCURRENCY (got 9 > 8)"},
+		{"max wait negative", with("PROVIDER_MAX_WAIT", "-1s"), "PROVIDER_MAX_WAIT", "must not be negative"},
+		{"patience zero", with("DEFERRAL_PATIENCE", "0s"), "DEFERRAL_PATIENCE", "must be positive"},
+		{"settle wait beyond the lease", with("REDIS_SETTLE_WAIT", "30s"), "REDIS_SETTLE_WAIT", "must be between 0 and 25s (got 30s)"},
 		{"log level", with("LOG_LEVEL", "verbose"), "LOG_LEVEL", `must be debug, info, warn or error (got "verbose")`},
 		{"log level warning", with("LOG_LEVEL", "warning"), "LOG_LEVEL", "must be debug"},
 		{"log format", with("LOG_FORMAT", "logfmt"), "LOG_FORMAT", `must be text or json (got "logfmt")`},
@@ -367,7 +394,7 @@ func TestTags(t *testing.T) {
 		Results
 		Dashboard
 	}]())
-	if len(seen) != 46 {
-		t.Errorf("found %d variables, want 46", len(seen))
+	if len(seen) != 57 {
+		t.Errorf("found %d variables, want 57", len(seen))
 	}
 }

@@ -48,6 +48,13 @@ type OpenAI struct {
 	// answer at tens of milliseconds per token takes minutes. The task's
 	// own timeout (10 min) bounds it too. Default 10m.
 	GenerationTimeout time.Duration `env:"OPENAI_GENERATION_TIMEOUT" envDefault:"10m" help:"timeout of one OpenAI chat or text completion request, answer included"`
+	// RPM caps the requests sent to OpenAI per minute, by all workers on
+	// the same Redis together. 0 means no limit. Default 0.
+	RPM int `env:"OPENAI_RPM" envDefault:"0" help:"requests per minute to OpenAI, shared by every worker (0: no limit)"`
+	// TPM caps the tokens sent to OpenAI per minute (estimated before a
+	// request, corrected from the reported usage), by all workers
+	// together. 0 means no limit. Default 0.
+	TPM int `env:"OPENAI_TPM" envDefault:"0" help:"tokens per minute to OpenAI, shared by every worker (0: no limit)"`
 }
 
 // Validate reports the first unusable field as an *Error.
@@ -62,6 +69,8 @@ func (c OpenAI) Validate() error {
 		checkIdleConns("OPENAI_MAX_IDLE_CONNS", c.MaxIdleConns, "OPENAI_MAX_CONNS", c.MaxConns),
 		checkPositive("OPENAI_TIMEOUT", c.Timeout),
 		checkPositive("OPENAI_GENERATION_TIMEOUT", c.GenerationTimeout),
+		checkNotNegative("OPENAI_RPM", c.RPM),
+		checkNotNegative("OPENAI_TPM", c.TPM),
 	)
 }
 
@@ -86,6 +95,12 @@ type Ollama struct {
 	// Timeout bounds one request, response body included; generation without
 	// streaming answers only when done. Default 120s.
 	Timeout time.Duration `env:"OLLAMA_TIMEOUT" envDefault:"120s" help:"timeout of one Ollama request, response body included"`
+	// RPM caps the requests sent to Ollama per minute, by all workers on
+	// the same Redis together. 0 means no limit. Default 0.
+	RPM int `env:"OLLAMA_RPM" envDefault:"0" help:"requests per minute to Ollama, shared by every worker (0: no limit)"`
+	// TPM caps the tokens sent to Ollama per minute, by all workers
+	// together. 0 means no limit. Default 0.
+	TPM int `env:"OLLAMA_TPM" envDefault:"0" help:"tokens per minute to Ollama, shared by every worker (0: no limit)"`
 }
 
 // Validate reports the first unusable field as an *Error.
@@ -98,5 +113,7 @@ func (c Ollama) Validate() error {
 		checkNotNegative("OLLAMA_MAX_IDLE_CONNS", c.MaxIdleConns),
 		checkIdleConns("OLLAMA_MAX_IDLE_CONNS", c.MaxIdleConns, "OLLAMA_MAX_CONNS", c.MaxConns),
 		checkPositive("OLLAMA_TIMEOUT", c.Timeout),
+		checkNotNegative("OLLAMA_RPM", c.RPM),
+		checkNotNegative("OLLAMA_TPM", c.TPM),
 	)
 }

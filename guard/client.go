@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/llmq/llmq/clients"
 )
@@ -97,4 +98,50 @@ func maxOutput(opts map[string]any, def int) int {
 		}
 	}
 	return def
+}
+
+// Completer is the methods of tasks.Completer: OpenAI's chat and text
+// completions.
+type Completer interface {
+	Chat(ctx context.Context, req clients.CompletionRequest) (*clients.Completion, error)
+	Complete(ctx context.Context, req clients.CompletionRequest) (*clients.Completion, error)
+}
+
+// Completer returns next with every Chat and Complete run through Do, at
+// the estimated cost of the request body (messages or prompt, as bytes)
+// plus its max_tokens or max_completion_tokens (or
+// Config.MaxOutputTokens), corrected by the usage the provider reports.
+func (g *Guard) Completer(next Completer) Completer { return completer{g, next} }
+
+type completer struct {
+	g    *Guard
+	next Completer
+}
+
+func (c completer) Chat(ctx context.Context, req clients.CompletionRequest) (*clients.Completion, error) {
+	return c.do(ctx, req, c.next.Chat)
+}
+
+func (c completer) Complete(ctx context.Context, req clients.CompletionRequest) (*clients.Completion, error) {
+	return c.do(ctx, req, c.next.Complete)
+}
+
+func (c completer) do(ctx context.Context, req clients.CompletionRequest,
+	call func(context.Context, clients.CompletionRequest) (*clients.Completion, error)) (*clients.Completion, error) {
+	var opts map[string]any
+	_ = json.Unmarshal(req.Body, &opts) // an invalid body is the client's to refuse
+	cost := c.g.cfg.Estimate(string(req.Body)) + maxOutput(opts, c.g.cfg.MaxOutputTokens)
+	var out *clients.Completion
+	err := c.g.Do(ctx, cost, func(ctx context.Context) (int, error) {
+		var err error
+		out, err = call(ctx, req)
+		if err != nil || out.InputTokens+out.OutputTokens <= 0 {
+			return -1, err
+		}
+		return out.InputTokens + out.OutputTokens, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -108,7 +108,12 @@ type Call func(ctx context.Context) (tokens int, err error)
 // Do runs call under the guard with an estimated cost of tokens (input
 // tokens, plus max_tokens for a generation). It returns call's error, or a
 // *clients.DeferredError if the provider cannot take the call now, or
-// ctx's error if ctx ended while Do waited.
+// ctx's error if ctx ended while Do waited. A call that failed the
+// provider's way (breaker.Failure) while the breaker is open after it
+// (it opened the breaker, failed the probe, or was in flight when the
+// breaker opened) is returned as a *clients.DeferredError matching
+// clients.ErrUnavailable and call's error: the failures before the
+// breaker opens are the task's, the ones after are the provider's.
 func (g *Guard) Do(ctx context.Context, tokens int, call Call) error {
 	res, done, err := g.admit(ctx, tokens)
 	if err != nil {
@@ -123,6 +128,15 @@ func (g *Guard) Do(ctx context.Context, tokens int, call Call) error {
 	used, err := call(clients.WithResponseObserver(ctx, g.observer(ctx)))
 	done(err)
 	release(outcome(err))
+	if breaker.Failure(err) {
+		if s := g.breaker.Snapshot(); s.State == breaker.Open {
+			// This failure opened the breaker (or failed its probe, or came
+			// while it was open): the provider is unwell, not the task, so
+			// the task comes back after the cool-down without using a
+			// retry. The error still matches the call's.
+			return clients.Defer(g.provider, fmt.Errorf("%w: %w", clients.ErrUnavailable, err), s.RetryIn)
+		}
+	}
 	switch {
 	case errors.Is(err, clients.ErrInvalidRequest):
 		g.cancel(res) // never sent

@@ -159,9 +159,16 @@ func TestBreaker(t *testing.T) {
 	f := setup(t)
 	cfg := guard.Config{MaxWait: -1, Breaker: breaker.Config{Failures: 3, MinCooldown: 300 * time.Millisecond, MaxCooldown: time.Second}}
 	g, e := f.worker(t, f.url, cfg)
-	for range 3 {
-		if err := embed(t.Context(), e, "sim:status=503"); err == nil {
-			t.Fatal("503 not returned")
+	for i := range 3 {
+		err := embed(t.Context(), e, "sim:status=503")
+		var apiErr *clients.APIError
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != 503 {
+			t.Fatalf("503 not returned: %v", err)
+		}
+		// The third opens the breaker: it is the provider's failure, not
+		// the task's.
+		if deferred := errors.Is(err, clients.ErrUnavailable) && errors.Is(err, clients.ErrDeferred); deferred != (i == 2) {
+			t.Errorf("503 number %d: %v, deferred %v", i+1, err, deferred)
 		}
 	}
 	err := embed(t.Context(), e, "hello")
@@ -191,9 +198,9 @@ func TestBreaker(t *testing.T) {
 	gone := "http://" + ln.Addr().String()
 	_ = ln.Close()
 	g2, e2 := f.worker(t, gone, cfg)
-	for range 3 {
-		if err := embed(t.Context(), e2, "hello"); err == nil || errors.Is(err, clients.ErrDeferred) {
-			t.Fatalf("refused connection: %v", err)
+	for i := range 3 {
+		if err := embed(t.Context(), e2, "hello"); err == nil || errors.Is(err, clients.ErrDeferred) != (i == 2) {
+			t.Fatalf("refused connection %d: %v", i+1, err)
 		}
 	}
 	if err := embed(t.Context(), e2, "hello"); !errors.Is(err, clients.ErrUnavailable) {

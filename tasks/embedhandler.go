@@ -103,9 +103,15 @@ func NewEmbedHandler(embedders map[string]Embedder, logger *slog.Logger, opts ..
 // 422), the handler splits it in halves and sends each again, until the
 // texts it still rejects stand alone; those are stored as failed, with the
 // provider's reason, and the others get their vectors. Isolating one bad
-// text among n costs about 2·log2(n) extra requests. A task whose every
-// text failed this way is archived with the reason, unless it is a job
-// batch or an aggregate of items: those complete, with a reason per text.
+// text among n costs about 2·log2(n) extra requests. A 200 whose body
+// cannot be the answer (clients.ErrMalformedAnswer: truncated JSON, not
+// one vector per text, a value outside float32's range) is sent once
+// more, and if the second answer is no better, each of its texts fails
+// with that reason. A task whose every text failed this way is archived
+// with the reason, unless it is a job batch or an aggregate of items:
+// those complete, with a reason per text. A deferral (clients.ErrDeferred:
+// no budget, the provider's block, an open breaker) returns at once,
+// unsplit, and the whole task comes back later without using a retry.
 func (h *EmbedHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var p EmbedPayload
 	if t.Type() == TypeEmbedItem {

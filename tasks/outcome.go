@@ -47,15 +47,24 @@ const (
 	maxRetryDelay = 5 * time.Minute
 )
 
+// retryDelayer is an error that says how long to wait:
+// *clients.APIError (Retry-After, retry-after-ms), *clients.DeferredError
+// (no budget, a provider's block, an open breaker) and
+// *guard.PatienceError.
+type retryDelayer interface {
+	RetryDelay() (time.Duration, bool)
+}
+
 // RetryDelay is the asynq.Config.RetryDelayFunc for llmq's tasks. After a
-// provider said how long to wait (Retry-After, retry-after-ms), it waits
-// that long plus up to 10% jitter, so that many workers do not return at
-// the same instant. Otherwise it backs off exponentially from 1 s, doubling
-// per retry up to 5 min, with jitter between half and the full delay.
+// provider said how long to wait (Retry-After, retry-after-ms), or a
+// deferral did (clients.DeferredError), it waits that long plus up to 10%
+// jitter, so that the tasks sent back together do not return at the same
+// instant. Otherwise it backs off exponentially from 1 s, doubling per
+// retry up to 5 min, with jitter between half and the full delay.
 func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
-	var apiErr *clients.APIError
-	if errors.As(err, &apiErr) {
-		if d, ok := apiErr.RetryDelay(); ok {
+	var rd retryDelayer
+	if errors.As(err, &rd) {
+		if d, ok := rd.RetryDelay(); ok {
 			return d + rand.N(d/10+1)
 		}
 	}
@@ -67,10 +76,16 @@ func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 }
 
 // IsFailure is the asynq.Config.IsFailure for llmq's tasks: a provider's
-// rate limit (429 without an exhausted quota) is not the task's failure,
-// so it is retried after the provider's delay without using up one of the
-// task's retries. Every other error is a failure.
+// rate limit (429 without an exhausted quota) and a deferral (errors.Is
+// clients.ErrDeferred: no budget, the provider's announced block, an open
+// circuit breaker) are not the task's failure, so the task runs again
+// after the delay without using up one of its retries. Every other error
+// is a failure. How long a task may go on this way is bounded by
+// guard.Patience, whose error is a failure.
 func IsFailure(err error) bool {
+	if errors.Is(err, clients.ErrDeferred) {
+		return false
+	}
 	var apiErr *clients.APIError
 	return !(errors.As(err, &apiErr) && apiErr.RateLimited())
 }
@@ -85,6 +100,10 @@ const (
 	// OutcomeRateLimited: the provider's rate limit; the task runs again
 	// after the provider's delay without using up a retry (see IsFailure).
 	OutcomeRateLimited = "rate_limited"
+	// OutcomeDeferred: the provider was not called (no budget, its
+	// announced block, an open circuit breaker); the task runs again after
+	// the deferral's delay without using up a retry.
+	OutcomeDeferred = "deferred"
 	// OutcomeArchived: the task failed for good, for a permanent reason or
 	// with its retries used up, and is archived.
 	OutcomeArchived = "archived"
@@ -112,6 +131,8 @@ func failureOutcome(err error, retried, maxRetry int) string {
 	switch {
 	case retried >= maxRetry, errors.Is(err, asynq.SkipRetry):
 		return OutcomeArchived
+	case errors.Is(err, clients.ErrDeferred):
+		return OutcomeDeferred
 	case !IsFailure(err):
 		return OutcomeRateLimited
 	}
@@ -137,26 +158,49 @@ func NewMux(handlers map[string]asynq.Handler) *Mux {
 // Use adds middleware, as asynq.ServeMux.Use does.
 func (m *Mux) Use(mws ...asynq.MiddlewareFunc) { m.mux.Use(mws...) }
 
-// ProcessTask runs the handler registered for t's type.
+// ProcessTask runs the handler registered for t's type. An error that a
+// timeout caused names which one fired: the task's (ErrTaskTimeout) or a
+// request's (clients.ErrRequestTimeout, which the provider clients mark).
 func (m *Mux) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if _, pattern := m.mux.Handler(t); pattern != t.Type() {
 		return permanent(fmt.Errorf("%w %q", ErrUnknownType, t.Type()))
 	}
-	return m.mux.ProcessTask(ctx, t)
+	return nameTimeout(ctx, m.mux.ProcessTask(ctx, t))
+}
+
+// ErrTaskTimeout marks a run that its task's own deadline ended (asynq's
+// Timeout or Deadline option of the task).
+var ErrTaskTimeout = errors.New("task timeout")
+
+// nameTimeout marks err with ErrTaskTimeout when ctx, the task's, ran out.
+func nameTimeout(ctx context.Context, err error) error {
+	if err == nil || !errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, ErrTaskTimeout) {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok {
+		return fmt.Errorf("%w fired (deadline %s): %w", ErrTaskTimeout, d.UTC().Format(time.RFC3339), err)
+	}
+	return fmt.Errorf("%w fired: %w", ErrTaskTimeout, err)
 }
 
 // LogError returns an asynq.ErrorHandler that logs each failed attempt
 // with the task's id, type, queue and retry count, and its Outcome (retry,
-// rate_limited or archived). It logs neither payloads nor results.
+// rate_limited, deferred or archived); deferrals, which are routine under
+// a budget, at debug level. It logs neither payloads nor results.
 func LogError(logger *slog.Logger) asynq.ErrorHandler {
 	return asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 		id, _ := asynq.GetTaskID(ctx)
 		queue, _ := asynq.GetQueueName(ctx)
 		retried, _ := asynq.GetRetryCount(ctx)
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
-		logger.WarnContext(ctx, "task failed",
+		outcome := failureOutcome(err, retried, maxRetry)
+		level, msg := slog.LevelWarn, "task failed"
+		if outcome == OutcomeDeferred {
+			level, msg = slog.LevelDebug, "task deferred"
+		}
+		logger.Log(ctx, level, msg,
 			slog.String("task_id", id), slog.String("type", t.Type()), slog.String("queue", queue),
 			slog.Int("retried", retried), slog.Int("max_retry", maxRetry),
-			slog.String("outcome", failureOutcome(err, retried, maxRetry)), slog.String("error", err.Error()))
+			slog.String("outcome", outcome), slog.String("error", err.Error()))
 	})
 }

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/llmq/llmq/clients"
+	"github.com/llmq/llmq/guard"
 )
 
 func TestClassify(t *testing.T) {
@@ -63,6 +65,9 @@ func TestRetryDelay(t *testing.T) {
 	}{
 		{"retry-after honoured", 0, rateLimited, 7 * time.Second, 7*time.Second + 700*time.Millisecond},
 		{"retry-after honoured late", 9, rateLimited, 7 * time.Second, 7*time.Second + 700*time.Millisecond},
+		{"deferral's delay", 0, fmt.Errorf("embed: %w", clients.Defer("openai", clients.ErrUnavailable, 4*time.Second)), 4 * time.Second, 4*time.Second + 400*time.Millisecond},
+		{"deferral's delay late", 7, clients.Defer("openai", clients.ErrNoBudget, 10*time.Second), 10 * time.Second, 11 * time.Second},
+		{"deferred too long keeps the delay", 2, &guard.PatienceError{Delay: 3 * time.Second}, 3 * time.Second, 3*time.Second + 300*time.Millisecond},
 		{"first backoff", 0, errors.New("boom"), 500 * time.Millisecond, time.Second},
 		{"third backoff", 3, errors.New("boom"), 4 * time.Second, 8 * time.Second},
 		{"capped", 30, errors.New("boom"), maxRetryDelay / 2, maxRetryDelay},
@@ -88,12 +93,74 @@ func TestIsFailure(t *testing.T) {
 		{"rate limited", &clients.APIError{StatusCode: 429}, false},
 		{"quota exhausted", &clients.APIError{StatusCode: 429, Code: "insufficient_quota"}, true},
 		{"server error", &clients.APIError{StatusCode: 500}, true},
+		{"no budget", clients.Defer("openai", clients.ErrNoBudget, time.Second), false},
+		{"provider block", clients.Defer("openai", clients.ErrRateBlocked, time.Second), false},
+		{"breaker open", clients.Defer("openai", clients.ErrUnavailable, time.Second), false},
+		{"deferred too long", &guard.PatienceError{Delay: time.Second, Msg: "provider unavailable"}, true},
 		{"other", errors.New("x"), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := IsFailure(fmt.Errorf("wrapped: %w", tt.err)); got != tt.want {
 				t.Fatalf("IsFailure = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestFailureOutcome(t *testing.T) {
+	deferred := fmt.Errorf("embed 3 texts: %w", clients.Defer("openai", clients.ErrUnavailable, time.Second))
+	tests := []struct {
+		name              string
+		err               error
+		retried, maxRetry int
+		want              string
+	}{
+		{"deferral", deferred, 0, 10, OutcomeDeferred},
+		{"deferral after retries", deferred, 9, 10, OutcomeDeferred},
+		{"deferral on the last attempt", deferred, 10, 10, OutcomeArchived},
+		{"deferred too long", &guard.PatienceError{Delay: time.Second}, 0, 10, OutcomeRetry},
+		{"rate limit", &clients.APIError{StatusCode: 429}, 0, 10, OutcomeRateLimited},
+		{"failure", errors.New("boom"), 0, 10, OutcomeRetry},
+		{"permanent", permanent(errors.New("bad")), 0, 10, OutcomeArchived},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := failureOutcome(tt.err, tt.retried, tt.maxRetry); got != tt.want {
+				t.Errorf("failureOutcome = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestTimeoutNamed: the Mux names the task's own timeout; a request's
+// timeout, marked by the client, is left as it is.
+func TestTimeoutNamed(t *testing.T) {
+	requestTimeout := fmt.Errorf("embed 1 texts: %w fired: Post: context deadline exceeded (Client.Timeout exceeded)", clients.ErrRequestTimeout)
+	tests := []struct {
+		name     string
+		deadline time.Duration
+		err      func(ctx context.Context) error
+		want     error
+		notWant  error
+	}{
+		{"task's deadline", 30 * time.Millisecond, func(ctx context.Context) error {
+			<-ctx.Done()
+			return fmt.Errorf("embed: %w", clients.ContextError(ctx, errors.New("read: connection closed")))
+		}, ErrTaskTimeout, clients.ErrRequestTimeout},
+		{"request's timeout", time.Minute, func(context.Context) error { return requestTimeout }, clients.ErrRequestTimeout, ErrTaskTimeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := NewMux(map[string]asynq.Handler{"x": asynq.HandlerFunc(func(ctx context.Context, _ *asynq.Task) error { return tt.err(ctx) })})
+			ctx, cancel := context.WithTimeout(context.Background(), tt.deadline)
+			defer cancel()
+			err := m.ProcessTask(ctx, asynq.NewTask("x", nil))
+			if !errors.Is(err, tt.want) || errors.Is(err, tt.notWant) {
+				t.Errorf("error %q, want it to match %v and not %v", err, tt.want, tt.notWant)
+			}
+			if !strings.Contains(err.Error(), tt.want.Error()+" fired") {
+				t.Errorf("error %q does not say %q fired", err, tt.want)
 			}
 		})
 	}

@@ -126,18 +126,30 @@ func embedRequests(ctx context.Context, emb Embedder, p EmbedPayload) (*embedded
 // embed sends texts [from, to) of p in one request, splitting it on an
 // invalid-request rejection.
 func (e *embedded) embed(ctx context.Context, emb Embedder, p EmbedPayload, from, to int) error {
-	e.requests++
-	got, err := emb.Embed(ctx, clients.EmbedRequest{Model: p.Model, Input: p.Texts[from:to], Dimensions: p.Dimensions})
-	if err == nil {
-		if len(got.Vectors) != to-from {
-			return fmt.Errorf("embed: provider returned %d vectors for %d texts", len(got.Vectors), to-from)
+	got, err := e.send(ctx, emb, p, from, to)
+	if errors.Is(err, clients.ErrMalformedAnswer) {
+		// Once more: a body cut by a proxy may come whole the second time;
+		// a provider that answers so twice will a third time, and every
+		// try costs its tokens.
+		got, err = e.send(ctx, emb, p, from, to)
+		if errors.Is(err, clients.ErrMalformedAnswer) {
+			for i := from; i < to; i++ {
+				e.errs = append(e.errs, textFailure{index: i, status: http.StatusOK, err: err})
+			}
+			return nil
 		}
+	}
+	if err == nil {
 		copy(e.vectors[from:to], got.Vectors)
 		e.tokens += got.InputTokens
 		if e.model == "" {
 			e.model = got.Model
 		}
 		return nil
+	}
+	if errors.Is(err, clients.ErrDeferred) {
+		// Not sent at all: the whole task comes back later, unsplit.
+		return fmt.Errorf("embed %d texts: %w", to-from, err)
 	}
 	var apiErr *clients.APIError
 	if !errors.As(err, &apiErr) || !splittable(apiErr) {
@@ -152,6 +164,17 @@ func (e *embedded) embed(ctx context.Context, emb Embedder, p EmbedPayload, from
 		return err
 	}
 	return e.embed(ctx, emb, p, mid, to)
+}
+
+// send sends texts [from, to) of p in one request. An answer with
+// another number of vectors than texts is an ErrMalformedAnswer.
+func (e *embedded) send(ctx context.Context, emb Embedder, p EmbedPayload, from, to int) (*clients.Embeddings, error) {
+	e.requests++
+	got, err := emb.Embed(ctx, clients.EmbedRequest{Model: p.Model, Input: p.Texts[from:to], Dimensions: p.Dimensions})
+	if err == nil && len(got.Vectors) != to-from {
+		return nil, fmt.Errorf("embed %d texts: %w: provider returned %d vectors", to-from, clients.ErrMalformedAnswer, len(got.Vectors))
+	}
+	return got, err
 }
 
 // splittable reports whether a rejection may be caused by some of the

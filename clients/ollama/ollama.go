@@ -164,10 +164,10 @@ func (c *Client) embed(ctx context.Context, call *genai.Call, req clients.EmbedR
 	}
 	var er embedResponse
 	if err := json.NewDecoder(resp.Body).Decode(&er); err != nil {
-		return nil, fmt.Errorf("decode response: %w", clients.ContextError(ctx, err))
+		return nil, fmt.Errorf("decode response: %w", clients.Malformed(ctx, err))
 	}
 	if err := clients.CheckVectors(er.Embeddings, len(req.Input), req.Dimensions); err != nil {
-		return nil, err
+		return nil, clients.MalformedVectors(err)
 	}
 	if er.Model == "" {
 		er.Model = model

@@ -211,12 +211,15 @@ func (c *Client) embed(ctx context.Context, call *genai.Call, req clients.EmbedR
 	var er embedResponse
 	release, err := decodeEmbedResponse(resp, &er)
 	if err != nil {
-		return nil, fmt.Errorf("openai embeddings: decode response: %w", clients.ContextError(ctx, err))
+		return nil, fmt.Errorf("openai embeddings: decode response: %w", clients.Malformed(ctx, err))
 	}
 	vecs, err := vectors(&er, len(req.Input), req.Dimensions)
 	release() // the vectors are decoded: nothing refers to the body
 	if err != nil {
-		return nil, fmt.Errorf("openai embeddings: %w", err)
+		if m := clients.Malformed(ctx, err); errors.Is(m, clients.ErrMalformedAnswer) {
+			return nil, fmt.Errorf("openai embeddings: %w", m)
+		}
+		return nil, fmt.Errorf("openai embeddings: %w", clients.MalformedVectors(err))
 	}
 	m := er.Model
 	if m == "" {

@@ -21,10 +21,14 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/llmq/llmq/breaker"
+	"github.com/llmq/llmq/budget"
 	"github.com/llmq/llmq/clients"
 	"github.com/llmq/llmq/clients/ollama"
 	"github.com/llmq/llmq/clients/openai"
 	"github.com/llmq/llmq/config"
+	"github.com/llmq/llmq/guard"
+	"github.com/llmq/llmq/inflight"
 	"github.com/llmq/llmq/internal/version"
 	"github.com/llmq/llmq/job"
 	"github.com/llmq/llmq/tasks"
@@ -109,7 +113,7 @@ func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger) error
 	if err != nil {
 		return err
 	}
-	p, err := newProviders(ctx, cfg, logger, tel, totalConcurrency(groups))
+	p, err := newProviders(ctx, cfg, logger, tel, rdb, totalConcurrency(groups))
 	if err != nil {
 		return err
 	}
@@ -126,7 +130,7 @@ func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger) error
 		}
 		defer reporter.Close()
 	}
-	health, err := startHealth(cfg.Worker.HTTPAddr, healthHandler(rdb, p.pools, tel.MetricsHandler()), logger)
+	health, err := startHealth(cfg.Worker.HTTPAddr, healthHandler(rdb, p.pools, p.guards, tel.MetricsHandler()), logger)
 	if err != nil {
 		srv.shutdown()
 		return err
@@ -162,15 +166,19 @@ func flushTelemetry(tel *telemetry.Telemetry, logger *slog.Logger) {
 // providers are the provider clients, each on the process's one pooled
 // *http.Client for its provider.
 type providers struct {
-	openai *openai.Client
+	openai guard.Embedder
 	// openaiGen serves chat and text completions: the same pool under the
-	// longer OPENAI_GENERATION_TIMEOUT.
-	openaiGen *openai.Client
-	ollama    *ollama.Client
-	pools     map[string]*clients.Stats
+	// longer OPENAI_GENERATION_TIMEOUT, and the same guard.
+	openaiGen guard.Completer
+	ollama    interface {
+		guard.Embedder
+		guard.Generator
+	}
+	pools  map[string]*clients.Stats
+	guards map[string]*guard.Guard
 }
 
-func newProviders(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger, tel *telemetry.Telemetry, concurrency int) (*providers, error) {
+func newProviders(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger, tel *telemetry.Telemetry, rdb redis.UniversalClient, concurrency int) (*providers, error) {
 	openaiPool := poolConfig(logger, tel, "openai", cfg.OpenAI.MaxConns, cfg.OpenAI.MaxIdleConns, cfg.OpenAI.Timeout, concurrency)
 	// A generation that does not stream sends its headers with its answer.
 	openaiPool.ResponseHeaderTimeout = max(cfg.OpenAI.Timeout, cfg.OpenAI.GenerationTimeout)
@@ -202,8 +210,48 @@ func newProviders(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger
 	}
 	warm(ctx, logger, "openai", openaiHTTP, oa.WarmURL())
 	warm(ctx, logger, "ollama", ollamaHTTP, ol.WarmURL())
-	return &providers{openai: oa, openaiGen: oaGen, ollama: ol,
-		pools: map[string]*clients.Stats{"openai": openaiStats, "ollama": ollamaStats}}, nil
+	openaiGuard, err := guard.New(rdb, tasks.ProviderOpenAI, guardConfig(cfg, concurrency, cfg.OpenAI.RPM, cfg.OpenAI.TPM, logger, tel))
+	if err != nil {
+		return nil, err
+	}
+	ollamaGuard, err := guard.New(rdb, tasks.ProviderOllama, guardConfig(cfg, concurrency, cfg.Ollama.RPM, cfg.Ollama.TPM, logger, tel))
+	if err != nil {
+		return nil, err
+	}
+	return &providers{
+		openai:    openaiGuard.Embedder(oa),
+		openaiGen: openaiGuard.Completer(oaGen),
+		ollama:    guardedBoth{Embedder: ollamaGuard.Embedder(ol), Generator: ollamaGuard.Generator(ol)},
+		pools:     map[string]*clients.Stats{tasks.ProviderOpenAI: openaiStats, tasks.ProviderOllama: ollamaStats},
+		guards:    map[string]*guard.Guard{tasks.ProviderOpenAI: openaiGuard, tasks.ProviderOllama: ollamaGuard},
+	}, nil
+}
+
+// guardedBoth is a provider that embeds and generates, both guarded.
+type guardedBoth struct {
+	guard.Embedder
+	guard.Generator
+}
+
+// guardConfig is a provider's guard: its shared budget, and the breaker,
+// in-flight and deferral settings every provider shares. The in-flight
+// limit moves between PROVIDER_MIN_INFLIGHT and the worker's concurrency.
+func guardConfig(cfg config.WorkerEnv, concurrency, rpm, tpm int, logger *slog.Logger, tel *telemetry.Telemetry) guard.Config {
+	r := cfg.Resilience
+	maxWait := r.MaxWait
+	if maxWait == 0 {
+		maxWait = -1 // never wait in the worker
+	}
+	return guard.Config{
+		// A burst of half a second of the rate: any 10 s window then sees
+		// at most the rate plus 5%.
+		Budget:      budget.Config{Limit: budget.Limit{RequestsPerMinute: rpm, TokensPerMinute: tpm}, Burst: 500 * time.Millisecond},
+		Breaker:     breaker.Config{Failures: r.BreakerFailures, MinCooldown: r.BreakerMinCooldown, MaxCooldown: r.BreakerMaxCooldown},
+		Concurrency: inflight.Config{Max: concurrency, Min: r.MinInflight, MeterProvider: tel.MeterProvider},
+		MaxWait:     maxWait,
+		Estimate:    tasks.EstimateTokens,
+		Logger:      logger,
+	}
 }
 
 // poolConfig returns a provider's pool settings. The idle limit is raised
@@ -274,7 +322,15 @@ func startTasks(cfg config.WorkerEnv, logger *slog.Logger, tel *telemetry.Teleme
 	if err != nil {
 		return nil, err
 	}
-	if err := srv.start(instrument(mux)); err != nil {
+	// Outermost the wait for Redis (so that llmq.task.duration does not
+	// count it), innermost the bound on deferrals (so that the metrics see
+	// the outcome asynq acts on).
+	patience := guard.NewPatience(rdb, cfg.Resilience.DeferralPatience)
+	h := instrument(patience.Middleware(mux))
+	if cfg.Resilience.RedisSettleWait > 0 {
+		h = tasks.SettleWithRedis(rdb, cfg.Resilience.RedisSettleWait)(h)
+	}
+	if err := srv.start(h); err != nil {
 		return nil, fmt.Errorf("start task server: %w", err)
 	}
 	logger.Info("worker started", slog.Int("concurrency", totalConcurrency(groups)), slog.Any("servers", groups))
