@@ -30,7 +30,7 @@ type Enqueued struct {
 }
 
 // Enqueue is the one way llmq's producers send a task. It starts the
-// task's PRODUCER span (producer.Start), has build make the task with the
+// task's PRODUCER span (producer.StartTo, named for the queue), has build make the task with the
 // span's headers, enqueues it and ends the span with the outcome. A task
 // whose ID asynq already holds counts as already queued, not as an error.
 func Enqueue(ctx context.Context, client *asynq.Client, producer *telemetry.Producer, taskType string,
@@ -53,7 +53,9 @@ type prepared struct {
 // span.
 func prepare(ctx context.Context, producer *telemetry.Producer, taskType string,
 	build func(headers map[string]string) (*asynq.Task, error)) (context.Context, *prepared, error) {
-	ctx, send := producer.Start(ctx, taskType)
+	// The span is named for the type's default queue; End renames it if
+	// asynq put the task elsewhere. A task already queued keeps the name.
+	ctx, send := producer.StartTo(ctx, tasks.QueueFor(taskType), taskType)
 	t, err := build(send.Headers())
 	if err != nil {
 		send.End(nil, err)

@@ -7,7 +7,10 @@ import (
 	"testing"
 
 	"github.com/hibiken/asynq"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/llmq/llmq/internal/redistest"
 	"github.com/llmq/llmq/job"
 	"github.com/llmq/llmq/tasks"
 	"github.com/llmq/llmq/telemetry"
@@ -79,5 +82,43 @@ func TestEnqueueAlreadyQueued(t *testing.T) {
 	again, err := job.Enqueue(ctx, client, producer, tasks.TypeEmbed, build)
 	if err != nil || !again.Existed || again.Info != nil || tasks.ID(again.Task) != first.Info.ID {
 		t.Fatalf("second Enqueue: %+v, %v; want it already queued as %s", again, err, first.Info.ID)
+	}
+}
+
+// TestEnqueueSpanNames checks that the PRODUCER span of a task is named
+// for its queue, also when the task was already queued, so that the two
+// cases group together in a tracing backend.
+func TestEnqueueSpanNames(t *testing.T) {
+	srv := redistest.Start(t)
+	client := asynq.NewClient(srv.ConnOpt())
+	t.Cleanup(func() { client.Close() })
+	rec := tracetest.NewSpanRecorder()
+	producer := telemetry.NewProducer(telemetry.Providers{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))})
+	build := func(headers map[string]string) (*asynq.Task, error) {
+		return tasks.NewEmbedTaskWithHeaders(tasks.EmbedPayload{Texts: []string{"span names"}}, headers)
+	}
+	for i, wantExisted := range []bool{false, true} {
+		got, err := job.Enqueue(context.Background(), client, producer, tasks.TypeEmbed, build)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Existed != wantExisted {
+			t.Errorf("enqueue %d: existed %t, want %t", i, got.Existed, wantExisted)
+		}
+	}
+	spans := rec.Ended()
+	if len(spans) != 2 {
+		t.Fatalf("%d spans, want 2", len(spans))
+	}
+	for i, s := range spans {
+		already := false
+		for _, kv := range s.Attributes() {
+			if kv.Key == telemetry.AlreadyQueuedKey {
+				already = kv.Value.AsBool()
+			}
+		}
+		if s.Name() != "send "+tasks.QueueEmbeddings || already != (i == 1) {
+			t.Errorf("span %d: %q, already queued %t; want %q, %t", i, s.Name(), already, "send "+tasks.QueueEmbeddings, i == 1)
+		}
 	}
 }
