@@ -186,6 +186,9 @@ func runJob(ctx context.Context, env *environment, file string, flags jobFlags, 
 	if err := export(ctx, rdb, env, st, out, flags.errors, flags.format, false, true); err != nil {
 		cancel()
 		<-followed
+		if ctx.Err() != nil {
+			return &interruptedError{id: sum.ID} // the job keeps running
+		}
 		return err
 	}
 	if err := <-followed; err != nil {

@@ -235,7 +235,8 @@ type guardedBoth struct {
 
 // guardConfig is a provider's guard: its shared budget, and the breaker,
 // in-flight and deferral settings every provider shares. The in-flight
-// limit moves between PROVIDER_MIN_INFLIGHT and the worker's concurrency.
+// limit starts at the worker's concurrency, so that a cold start is not
+// serialised, and moves between PROVIDER_MIN_INFLIGHT and that.
 func guardConfig(cfg config.WorkerEnv, concurrency, rpm, tpm int, logger *slog.Logger, tel *telemetry.Telemetry) guard.Config {
 	r := cfg.Resilience
 	maxWait := r.MaxWait
@@ -247,7 +248,7 @@ func guardConfig(cfg config.WorkerEnv, concurrency, rpm, tpm int, logger *slog.L
 		// at most the rate plus 5%.
 		Budget:      budget.Config{Limit: budget.Limit{RequestsPerMinute: rpm, TokensPerMinute: tpm}, Burst: 500 * time.Millisecond},
 		Breaker:     breaker.Config{Failures: r.BreakerFailures, MinCooldown: r.BreakerMinCooldown, MaxCooldown: r.BreakerMaxCooldown},
-		Concurrency: inflight.Config{Max: concurrency, Min: r.MinInflight, MeterProvider: tel.MeterProvider},
+		Concurrency: inflight.Config{Max: concurrency, Min: r.MinInflight, Initial: concurrency, MeterProvider: tel.MeterProvider},
 		MaxWait:     maxWait,
 		Estimate:    tasks.EstimateTokens,
 		Logger:      logger,

@@ -213,6 +213,12 @@ func redisPassword(opt asynq.RedisConnOpt) string {
 // checkEnvKnown checks that every variable the chart sets is one that the
 // binary reads (its --help lists it), apart from extra, and that the
 // values pass the binary's own validation.
+// workerEnvBeyondHelp are the worker variables the chart may set that
+// --help does not list: read by the Go runtime or the OpenTelemetry SDK,
+// or expanded by Kubernetes into another variable.
+var workerEnvBeyondHelp = []string{"GOMAXPROCS", "SSL_CERT_FILE", "POD_NAME", "POD_NAMESPACE",
+	"OTEL_RESOURCE_ATTRIBUTES", "OTEL_EXPORTER_OTLP_HEADERS", "REDIS_SENTINEL_PASSWORD"}
+
 func checkEnvKnown(t *testing.T, c corev1.Container, usage any, extra ...string) map[string]string {
 	t.Helper()
 	var buf bytes.Buffer
@@ -287,10 +293,7 @@ func checkWorker(t *testing.T, m *manifests, w *appsv1.Deployment) {
 	}
 	checkSecurity(t, w)
 	checkNoPlainSecrets(t, c)
-	// Read by the OpenTelemetry SDK, or expanded by Kubernetes into
-	// another variable, rather than listed by --help.
-	env := checkEnvKnown(t, c, config.WorkerEnv{}, "GOMAXPROCS", "SSL_CERT_FILE", "POD_NAME", "POD_NAMESPACE",
-		"OTEL_RESOURCE_ATTRIBUTES", "OTEL_EXPORTER_OTLP_HEADERS", "REDIS_SENTINEL_PASSWORD")
+	env := checkEnvKnown(t, c, config.WorkerEnv{}, workerEnvBeyondHelp...)
 	if _, err := config.LoadFrom[config.WorkerEnv](env); err != nil {
 		t.Errorf("the worker refuses the chart's environment: %v", err)
 	}

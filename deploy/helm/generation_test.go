@@ -32,7 +32,7 @@ func TestRenderGeneration(t *testing.T) {
 			}
 			m := render(t, args...)
 			c := container(t, m.deployments["worker"])
-			env := checkEnvKnown(t, c, config.WorkerEnv{}, "GOMAXPROCS")
+			env := checkEnvKnown(t, c, config.WorkerEnv{}, workerEnvBeyondHelp...)
 			cfg, err := config.LoadFrom[config.WorkerEnv](env)
 			if err != nil {
 				t.Fatalf("the worker refuses the chart's environment: %v", err)
