@@ -189,11 +189,13 @@ func cancelBatch(ctx context.Context, rdb redis.UniversalClient, insp *asynq.Ins
 		rdb.Expire(ctx, ck, time.Duration(m.Retention)*time.Second)
 	}
 	if err := insp.DeleteTask(m.Queue, tid); err != nil {
-		// It started, or finished, in the meantime.
-		rdb.HDel(ctx, ck, strconv.Itoa(seq))
 		if errors.Is(err, asynq.ErrTaskNotFound) {
+			// Another Cancel removed it in the meantime, and counts it:
+			// the payload it kept, the same as ours, stays for the export.
 			return false, 0, nil
 		}
+		// It started in the meantime: it is not cancelled.
+		rdb.HDel(ctx, ck, strconv.Itoa(seq))
 		return false, -1, nil
 	}
 	if err := cancelScript.Run(ctx, rdb, keys(m.ID), seq, items).Err(); err != nil && !errors.Is(err, redis.Nil) {

@@ -8,6 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/llmq/llmq/internal/redistest"
 	"github.com/llmq/llmq/job"
 )
 
@@ -94,5 +98,49 @@ func TestCancelUnknown(t *testing.T) {
 	rdb := setup(t)
 	if _, err := job.Cancel(context.Background(), rdb, "nope", ""); err == nil || !strings.Contains(err.Error(), "no such job") {
 		t.Errorf("cancel of an unknown job: %v, want ErrNotFound", err)
+	}
+}
+
+// TestCancelConcurrent cancels a job from several callers at once, as two
+// API replicas may: every batch is counted once, and the export still
+// finds each removed batch's items to report them as cancelled.
+func TestCancelConcurrent(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	ctx := context.Background()
+	const n = 60
+	var lines []string
+	for i := range n {
+		lines = append(lines, fmt.Sprintf(`{"id": "c%d", "text": "text %d"}`, i, i))
+	}
+	sum, err := job.NewSubmission(rdb, job.Spec{Path: writeFile(t, lines...), BatchSize: 1}).Run(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g errgroup.Group
+	for range 6 {
+		g.Go(func() error {
+			_, err := job.Cancel(ctx, rdb, sum.ID, job.ReasonCancelled)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := job.GetStatus(ctx, rdb, sum.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Cancelled != n || !st.Finished {
+		t.Fatalf("after the cancels: %+v, finished %t; want %d cancelled", st.Counters, st.Finished, n)
+	}
+	var out, errs bytes.Buffer
+	es, err := job.Export(ctx, rdb, st, job.ExportOptions{Out: &out, Errors: &errs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if es.Results != 0 || es.Failed != n || strings.Count(errs.String(), job.CancelledMessage) != n {
+		t.Errorf("export %+v, want %d cancelled items:\n%s", es, n, errs.String())
 	}
 }
