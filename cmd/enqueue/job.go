@@ -125,9 +125,14 @@ func runJob(ctx context.Context, env *environment, file string, flags jobFlags, 
 	// Most of the live heap is the deduplication tables (about 27 bytes per
 	// line), which hold no pointers and cost the collector nothing to scan.
 	// A low GC target keeps the garbage of parsing from doubling the heap
-	// over them: 1,000,000 lines stay under 64 MB. GOGC overrides it.
+	// over them: 1,000,000 lines stay under 64 MB. GOGC overrides it. A
+	// soft limit of 48 MiB has the runtime hand freed pages back to the
+	// system before the heap grows past it; GOMEMLIMIT overrides it.
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(25)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(48 << 20)
 	}
 	spec.Path, spec.Name, spec.ID = path, name, flags.id
 	spec.Retention, spec.Strict, spec.Concurrency = env.cfg.Results.Retention, flags.strict, env.opts.concurrency
