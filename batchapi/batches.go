@@ -15,9 +15,9 @@ import (
 	"github.com/llmq/llmq/job"
 )
 
-// Endpoints a batch may name. Embeddings run as embedding jobs; the
-// generation endpoints have their lines validated (validate.go) but run
-// only once package job has generation jobs.
+// Endpoints a batch may name. Embeddings run as embedding jobs, the
+// other two as generation jobs toward the workers' OpenAI-compatible
+// provider, each line's body sent as it is.
 const (
 	endpointEmbeddings  = "/v1/embeddings"
 	endpointChat        = "/v1/chat/completions"
@@ -25,7 +25,7 @@ const (
 )
 
 // runnable lists the endpoints whose batches this version runs.
-var runnable = map[string]bool{endpointEmbeddings: true}
+var runnable = map[string]bool{endpointEmbeddings: true, endpointChat: true, endpointCompletions: true}
 
 // openAIEndpoints are the other endpoints of OpenAI's Batch API.
 var openAIEndpoints = map[string]bool{"/v1/responses": true, "/v1/moderations": true,
@@ -101,8 +101,8 @@ func (s *Server) object(ctx context.Context, b batchRecord) batchObject {
 	_ = json.Unmarshal([]byte(b.get("metadata")), &o.Metadata)
 	o.RequestCounts = requestCounts{Total: int(b.int("total")), Completed: int(b.int("completed")), Failed: int(b.int("failed"))}
 	if b.get("final") == "1" {
-		u := &usage{InputTokens: int(b.int("input_tokens")), TotalTokens: int(b.int("input_tokens"))}
-		o.Usage = u
+		in, out := int(b.int("input_tokens")), int(b.int("output_tokens"))
+		o.Usage = &usage{InputTokens: in, OutputTokens: out, TotalTokens: in + out}
 	} else if !ended(o.Status) && o.Status != statusValidating {
 		if st, err := job.GetStatus(ctx, s.rdb, o.ID); err == nil {
 			// Unique items: a request repeating an earlier one counts
@@ -158,12 +158,8 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, o owner) {
 	case req.Endpoint == "":
 		writeError(w, badRequest("endpoint", "missing_required_parameter", "Missing required parameter: 'endpoint'."))
 		return
-	case req.Endpoint == endpointChat || req.Endpoint == endpointCompletions:
-		writeError(w, badRequest("endpoint", "unsupported_endpoint", fmt.Sprintf(
-			"Batches to %s are not run by this llmq version yet: its jobs embed only. Use /v1/embeddings.", req.Endpoint)))
-		return
 	case openAIEndpoints[req.Endpoint]:
-		writeError(w, badRequest("endpoint", "unsupported_endpoint", fmt.Sprintf("llmq does not run batches to %s; it runs /v1/embeddings.", req.Endpoint)))
+		writeError(w, badRequest("endpoint", "unsupported_endpoint", fmt.Sprintf("llmq does not run batches to %s; it runs /v1/embeddings, /v1/chat/completions and /v1/completions.", req.Endpoint)))
 		return
 	case !runnable[req.Endpoint]:
 		writeError(w, badRequest("endpoint", "invalid_value", fmt.Sprintf("Invalid value for 'endpoint': %q.", req.Endpoint)))

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/llmq/llmq/job"
+	"github.com/llmq/llmq/tasks"
 )
 
 // Run takes this replica's share of the open batches' work until ctx
@@ -213,13 +214,17 @@ func (s *Server) checkFile(path, endpoint string) (*checkResult, error) {
 	}
 	defer f.Close()
 	res, err := checkLines(f, endpoint)
-	if err != nil || endpoint != endpointEmbeddings {
+	if err != nil {
 		return res, err
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	return res, checkEmbeddings(f, res)
+	rd := job.NewReader(f, job.Limits{})
+	if endpoint != endpointEmbeddings {
+		rd = job.NewGenerateReader(f, tasks.ProviderOpenAI, "", false)
+	}
+	return res, checkJobLines(rd, res)
 }
 
 func (s *Server) failBatch(ctx context.Context, id, from string, errs []batchError) error {
@@ -259,10 +264,10 @@ func (s *Server) submit(ctx context.Context, b batchRecord) error {
 	}
 	defer remove()
 	start := time.Now()
-	sum, err := job.NewSubmission(s.rdb, job.Spec{
+	sum, err := job.NewSubmission(s.rdb, jobSpec(b.get("endpoint"), job.Spec{
 		Path: path, Name: b.get("input_file_id"), ID: id, Provider: s.cfg.Provider,
 		BatchSize: s.cfg.BatchSize, Retention: s.cfg.Retention, Strict: true,
-	}).Run(ctx, nil)
+	})).Run(ctx, nil)
 	if errors.Is(err, job.ErrStrict) || errors.Is(err, job.ErrConflict) {
 		return s.failBatch(ctx, id, statusInProgress+","+statusCancelling, []batchError{{Code: "invalid_file", Message: err.Error()}})
 	}
@@ -272,6 +277,16 @@ func (s *Server) submit(ctx context.Context, b batchRecord) error {
 	s.log.InfoContext(ctx, "batch submitted", slog.String("batch_id", id), slog.Int("requests", sum.Items),
 		slog.Int("unique", sum.Unique), slog.Int("tasks", sum.Batches), slog.Duration("elapsed", time.Since(start)))
 	return nil
+}
+
+// jobSpec makes spec the spec of a batch to endpoint: an embedding job
+// toward the configured provider, or a generation job, whose Batch API
+// lines go to the workers' OpenAI-compatible provider.
+func jobSpec(endpoint string, spec job.Spec) job.Spec {
+	if endpoint != endpointEmbeddings {
+		spec.Kind, spec.Provider = job.KindGeneration, tasks.ProviderOpenAI
+	}
+	return spec
 }
 
 // countWriter counts the bytes written to it.
@@ -294,7 +309,7 @@ func (s *Server) finalize(ctx context.Context, b batchRecord) error {
 	}
 	now := s.now()
 	fields := []any{"completed", sum.Results, "failed", sum.Failed, "total", sum.Results + sum.Failed,
-		"input_tokens", sum.InputTokens, "final", "1"}
+		"input_tokens", sum.InputTokens, "output_tokens", sum.OutputTokens, "final", "1"}
 	for _, f := range []struct {
 		kind, field, suffix string
 		n                   int

@@ -37,6 +37,8 @@ type Config struct {
 	// MaxCompletionWindow is the longest completion_window. Default 24h.
 	MaxCompletionWindow time.Duration
 	// Provider of the embedding tasks. Default tasks.ProviderOpenAI.
+	// Generation batches always go to tasks.ProviderOpenAI: their lines
+	// are OpenAI request bodies.
 	Provider string
 	// BatchSize is the most texts per task. Default 128.
 	BatchSize int

@@ -144,15 +144,16 @@ func checkBody(endpoint string, raw json.RawMessage) (model, param, problem stri
 	return model, "", ""
 }
 
-// checkEmbeddings reads the file again as job.Reader does, for what an
-// embedding job refuses (a model or dimensions differing between lines,
-// empty or too long texts), and merges those line errors into res.
-func checkEmbeddings(r io.Reader, res *checkResult) error {
+// checkJobLines reads the file again with rd, the Reader of the batch's
+// job, for what the job refuses beyond checkLines (for embeddings a model
+// or dimensions differing between lines, empty or too long texts; for
+// generation a body the provider's payload check refuses), and merges
+// those line errors into res.
+func checkJobLines(rd *job.Reader, res *checkResult) error {
 	flagged := map[int]bool{}
 	for _, e := range res.Errors {
 		flagged[*e.Line] = true
 	}
-	rd := job.NewReader(r, job.Limits{})
 	var extra []batchError
 	for {
 		_, err := rd.Next()

@@ -70,8 +70,10 @@ type ExportSummary struct {
 	// failed items, without Errors); Duplicates counts the items among
 	// them whose result was copied from an identical earlier item.
 	Results, Failed, Duplicates int
-	// InputTokens adds up the usage of the lines written to Out.
-	InputTokens int
+	// InputTokens and OutputTokens add up the usage of the lines written
+	// to Out (a duplicate's is not counted again); embeddings have no
+	// output tokens.
+	InputTokens, OutputTokens int
 }
 
 func (s *ExportSummary) add(o ExportSummary) {
@@ -79,6 +81,7 @@ func (s *ExportSummary) add(o ExportSummary) {
 	s.Failed += o.Failed
 	s.Duplicates += o.Duplicates
 	s.InputTokens += o.InputTokens
+	s.OutputTokens += o.OutputTokens
 }
 
 // Export writes the results of a finished job in input order: the items'

@@ -42,6 +42,7 @@ func (e *exporter) formatGenerate(c *chunk, b *fetched, id string, dup bool, seq
 		in, out = 0, 0
 	}
 	c.sum.InputTokens += in
+	c.sum.OutputTokens += out
 	l := c.out
 	if e.opts.Format == FormatBatch {
 		l = append(l, `{"id":`...)

@@ -27,20 +27,30 @@ func TestBadInput(t *testing.T) {
 		code string
 	}
 	for _, tc := range []struct {
-		name  string
-		lines []string
-		want  []lineErr
+		name     string
+		endpoint openai.BatchNewParamsEndpoint // default /v1/embeddings
+		lines    []string
+		want     []lineErr
 	}{
-		{"not JSONL", []string{request("a", "ok"), "this is, not JSON", `{"custom_id": "c"`}, []lineErr{{2, "invalid_json_line"}, {3, "invalid_json_line"}}},
-		{"mixed urls", []string{request("a", "ok"), strings.Replace(request("b", "x"), "/v1/embeddings", "/v1/chat/completions", 1)}, []lineErr{{2, "mismatched_url"}}},
-		{"duplicate custom_id", []string{request("a", "one"), request("b", "two"), request("a", "three")}, []lineErr{{3, "duplicate_custom_id"}}},
-		{"no body.input", []string{request("a", "one"), `{"custom_id": "b", "method": "POST", "url": "/v1/embeddings", "body": {"model": "m"}}`}, []lineErr{{2, "invalid_body"}}},
-		{"two models", []string{request("a", "one"), strings.Replace(request("b", "two"), "text-embedding-3-small", "other", 1)}, []lineErr{{2, "invalid_body"}}},
-		{"blank lines only", []string{"", "  "}, []lineErr{{1, "empty_file"}}},
+		{"not JSONL", "", []string{request("a", "ok"), "this is, not JSON", `{"custom_id": "c"`}, []lineErr{{2, "invalid_json_line"}, {3, "invalid_json_line"}}},
+		{"mixed urls", "", []string{request("a", "ok"), strings.Replace(request("b", "x"), "/v1/embeddings", "/v1/chat/completions", 1)}, []lineErr{{2, "mismatched_url"}}},
+		{"duplicate custom_id", "", []string{request("a", "one"), request("b", "two"), request("a", "three")}, []lineErr{{3, "duplicate_custom_id"}}},
+		{"no body.input", "", []string{request("a", "one"), `{"custom_id": "b", "method": "POST", "url": "/v1/embeddings", "body": {"model": "m"}}`}, []lineErr{{2, "invalid_body"}}},
+		{"two models", "", []string{request("a", "one"), strings.Replace(request("b", "two"), "text-embedding-3-small", "other", 1)}, []lineErr{{2, "invalid_body"}}},
+		{"blank lines only", "", []string{"", "  "}, []lineErr{{1, "empty_file"}}},
+		{"chat: streamed, no messages, an embedding line", openai.BatchNewParamsEndpointV1ChatCompletions, []string{
+			chatRequest("a", "hello", nil), chatRequest("b", "hi", map[string]any{"stream": true}),
+			`{"custom_id": "c", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m", "messages": []}}`,
+			request("d", "an embedding"),
+		}, []lineErr{{2, "invalid_body"}, {3, "invalid_body"}, {4, "mismatched_url"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := upload(t, c, writeLines(t, tc.lines...))
-			b := create(t, c, in.ID, "24h")
+			endpoint := tc.endpoint
+			if endpoint == "" {
+				endpoint = openai.BatchNewParamsEndpointV1Embeddings
+			}
+			b := createTo(t, c, in.ID, "24h", endpoint)
 			b = poll(t, c, b.ID, 20*time.Second, openai.BatchStatusFailed, openai.BatchStatusCompleted)
 			if b.Status != openai.BatchStatusFailed || b.FailedAt == 0 {
 				t.Fatalf("status %s, want failed", b.Status)
@@ -85,8 +95,8 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("batch of a user_data file: %v, want 400", err)
 	}
 	// The store kept only the upload that was accepted, and the batches' inputs.
-	if files, err := c.Files.List(ctx, openai.FileListParams{}); err != nil || len(files.Data) != 7 {
-		t.Errorf("files after refusals: %d, %v; want 7", len(files.Data), err)
+	if files, err := c.Files.List(ctx, openai.FileListParams{}); err != nil || len(files.Data) != 8 {
+		t.Errorf("files after refusals: %d, %v; want 8", len(files.Data), err)
 	}
 
 	good := upload(t, c, writeLines(t, request("a", "ok")))
@@ -96,8 +106,6 @@ func TestBadInput(t *testing.T) {
 		window   string
 		code     string
 	}{
-		{"chat completions", openai.BatchNewParamsEndpointV1ChatCompletions, "24h", "unsupported_endpoint"},
-		{"completions", openai.BatchNewParamsEndpointV1Completions, "24h", "unsupported_endpoint"},
 		{"responses", openai.BatchNewParamsEndpointV1Responses, "24h", "unsupported_endpoint"},
 		{"window too long", openai.BatchNewParamsEndpointV1Embeddings, "48h", "invalid_value"},
 		{"window not a duration", openai.BatchNewParamsEndpointV1Embeddings, "soon", "invalid_value"},

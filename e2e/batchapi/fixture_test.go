@@ -78,6 +78,17 @@ func request(id, text string) string {
 	return string(b)
 }
 
+// chatRequest is one Batch API input line to /v1/chat/completions with
+// one user message; extra adds body fields.
+func chatRequest(id, content string, extra map[string]any) string {
+	body := map[string]any{"model": "gpt-4o-mini", "messages": []map[string]string{{"role": "user", "content": content}}}
+	for k, v := range extra {
+		body[k] = v
+	}
+	b, _ := json.Marshal(map[string]any{"custom_id": id, "method": "POST", "url": "/v1/chat/completions", "body": body})
+	return string(b)
+}
+
 func writeLines(t *testing.T, lines ...string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "batch.jsonl")
@@ -103,8 +114,14 @@ func upload(t *testing.T, c *openai.Client, path string) *openai.FileObject {
 
 func create(t *testing.T, c *openai.Client, fileID, window string) *openai.Batch {
 	t.Helper()
+	return createTo(t, c, fileID, window, openai.BatchNewParamsEndpointV1Embeddings)
+}
+
+// createTo creates a batch of the file's requests to endpoint.
+func createTo(t *testing.T, c *openai.Client, fileID, window string, endpoint openai.BatchNewParamsEndpoint) *openai.Batch {
+	t.Helper()
 	b, err := c.Batches.New(context.Background(), openai.BatchNewParams{InputFileID: fileID,
-		Endpoint: openai.BatchNewParamsEndpointV1Embeddings, CompletionWindow: openai.BatchNewParamsCompletionWindow(window),
+		Endpoint: endpoint, CompletionWindow: openai.BatchNewParamsCompletionWindow(window),
 		Metadata: map[string]string{"run": t.Name()}})
 	if err != nil {
 		t.Fatalf("create batch: %v", err)
@@ -152,16 +169,22 @@ type outputLine struct {
 
 func content(t *testing.T, c *openai.Client, fileID string) []outputLine {
 	t.Helper()
+	return contentAs[outputLine](t, c, fileID)
+}
+
+// contentAs reads a file's JSON lines as Ts.
+func contentAs[T any](t *testing.T, c *openai.Client, fileID string) []T {
+	t.Helper()
 	resp, err := c.Files.Content(context.Background(), fileID, option.WithRequestTimeout(5*time.Minute))
 	if err != nil {
 		t.Fatalf("content of %s: %v", fileID, err)
 	}
 	defer resp.Body.Close()
-	var out []outputLine
+	var out []T
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var l outputLine
+		var l T
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			t.Fatalf("content of %s: %v in %q", fileID, err, sc.Text())
 		}

@@ -86,10 +86,17 @@ func TestNodeSDK(t *testing.T) {
 	for i := range 200 {
 		slow = append(slow, request(fmt.Sprintf("s%d", i), fmt.Sprintf("slow %d sim:sleep=1s", i)))
 	}
+	var chat []string
+	var answers [][2]string
+	for i := range 5 {
+		q := fmt.Sprintf("node question %d", i)
+		chat = append(chat, chatRequest(fmt.Sprintf("q%d", i), q, nil))
+		answers = append(answers, [2]string{fmt.Sprintf("q%d", i), simulator.Answer("gpt-4o-mini", q, 0, simulator.DefaultTokens)})
+	}
 	cmd := exec.Command(node, filepath.Join(dir, "flow.mjs"))
 	cmd.Dir = dir
 	cmd.Env = proctest.Environ("LLMQ_BASE_URL="+base, "LLMQ_KEY_A="+keyA, "LLMQ_KEY_B="+keyB,
-		"LLMQ_INPUT="+writeLines(t, lines...), "LLMQ_SLOW_INPUT="+writeLines(t, slow...))
+		"LLMQ_INPUT="+writeLines(t, lines...), "LLMQ_SLOW_INPUT="+writeLines(t, slow...), "LLMQ_CHAT_INPUT="+writeLines(t, chat...))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	timer := time.AfterFunc(90*time.Second, func() { _ = cmd.Process.Kill() })
@@ -109,9 +116,19 @@ func TestNodeSDK(t *testing.T) {
 			Counts     struct{ Total, Completed, Failed int }
 			Metadata   map[string]string
 		}
-		Output       []string
-		FirstVector  []float32
-		Errors       [][2]any
+		Output      []string
+		FirstVector []float32
+		Errors      [][2]any
+		Chat        struct {
+			Status string
+			Counts struct{ Total, Completed, Failed int }
+			Usage  struct {
+				InputTokens  int `json:"input_tokens"`
+				OutputTokens int `json:"output_tokens"`
+				TotalTokens  int `json:"total_tokens"`
+			}
+			Answers [][2]string
+		}
 		CancelStatus string
 		Cancel       struct {
 			Status         string
@@ -139,15 +156,19 @@ func TestNodeSDK(t *testing.T) {
 	if fmt.Sprint(got.Errors) != "[[n5 422]]" {
 		t.Errorf("errors %v, want n5 with 422", got.Errors)
 	}
+	if ch := got.Chat; ch.Status != "completed" || ch.Counts.Completed != 5 || fmt.Sprint(ch.Answers) != fmt.Sprint(answers) ||
+		ch.Usage.OutputTokens != 5*simulator.DefaultTokens || ch.Usage.InputTokens == 0 || ch.Usage.TotalTokens != ch.Usage.InputTokens+ch.Usage.OutputTokens {
+		t.Errorf("chat batch %+v, want answers %v", ch, answers)
+	}
 	if got.Cancel.Status != "cancelled" || got.Cancel.CancelledLines == 0 || got.Cancel.CancelledLines != got.Cancel.Counts.Failed ||
 		got.Cancel.Counts.Completed+got.Cancel.Counts.Failed != 200 {
 		t.Errorf("cancel (%s at once): %+v", got.CancelStatus, got.Cancel)
 	}
-	if len(got.List) != 2 || got.List[1] != got.Batch.ID {
-		t.Errorf("batches listed %v, want two, newest first", got.List)
+	if len(got.List) != 3 || got.List[2] != got.Batch.ID {
+		t.Errorf("batches listed %v, want three, newest first", got.List)
 	}
-	if len(got.Files) != 6 {
-		t.Errorf("%d files listed, want 6 (2 inputs, 2 outputs, 2 error files)", len(got.Files))
+	if len(got.Files) != 8 {
+		t.Errorf("%d files listed, want 8 (3 inputs, 3 outputs, 2 error files)", len(got.Files))
 	}
 	if i := got.Isolation; i.Get != 404 || i.Content != 404 || i.Cancel != 404 || i.List != 0 || i.BadKey != 401 {
 		t.Errorf("isolation %+v, want 404s, an empty list and 401", i)

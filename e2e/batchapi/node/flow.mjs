@@ -1,6 +1,6 @@
 // The official OpenAI Node SDK against llmq's Batch API: upload, create,
-// poll, download the output and error files, list, cancel, and a second
-// key's view. It prints what it saw as one JSON object; TestNodeSDK
+// poll, download the output and error files, a chat completions batch,
+// list, cancel, and a second key's view. It prints what it saw as one JSON object; TestNodeSDK
 // checks it.
 import fs from "node:fs";
 import OpenAI from "openai";
@@ -54,6 +54,14 @@ const results = await lines(batch.output_file_id);
 out.output = results.map((l) => l.custom_id);
 out.firstVector = results[0].response.body.data[0].embedding;
 out.errors = (await lines(batch.error_file_id)).map((l) => [l.custom_id, l.response.status_code]);
+
+const chatFile = await client.files.create({ file: fs.createReadStream(env("LLMQ_CHAT_INPUT")), purpose: "batch" });
+let chat = await client.batches.create({ input_file_id: chatFile.id, endpoint: "/v1/chat/completions", completion_window: "1h" });
+chat = await poll(chat.id, ["completed", "failed", "expired", "cancelled"]);
+out.chat = {
+  status: chat.status, counts: chat.request_counts, usage: chat.usage,
+  answers: (await lines(chat.output_file_id)).map((l) => [l.custom_id, l.response.body.choices[0].message.content]),
+};
 
 const slow = await client.files.create({ file: fs.createReadStream(env("LLMQ_SLOW_INPUT")), purpose: "batch" });
 let cb = await client.batches.create({ input_file_id: slow.id, endpoint: "/v1/embeddings", completion_window: "24h" });
