@@ -9,15 +9,11 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,54 +21,20 @@ import (
 	"github.com/llmq/llmq/batchapi"
 	"github.com/llmq/llmq/config"
 	"github.com/llmq/llmq/filestore"
-	"github.com/llmq/llmq/telemetry"
+	"github.com/llmq/llmq/internal/service"
 )
 
-// Exit statuses.
-const (
-	exitOK     = 0
-	exitFailed = 1
-	exitConfig = 2
-)
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+var command = service.Command[config.APIEnv]{
+	Name:  "api",
+	About: "Serves OpenAI's Files and Batch API; batches run as llmq jobs on the workers.",
+	Log:   func(e config.APIEnv) config.Log { return e.Log },
+	Serve: serve,
 }
 
-// run serves the API until ctx is cancelled and returns the exit status.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("api", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stdout, "Usage: api\n\nServes OpenAI's Files and Batch API; batches run as llmq jobs on the workers.\nConfigured by these environment variables:")
-		config.Usage(stdout, config.APIEnv{})
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitConfig
-	}
-	cfg, err := config.Load[config.APIEnv]()
-	if err != nil {
-		fmt.Fprintf(stderr, "api: %v\n", err)
-		return exitConfig
-	}
-	logger, err := telemetry.NewLogger(stderr, cfg.Log)
-	if err != nil {
-		fmt.Fprintf(stderr, "api: %v\n", err)
-		return exitConfig
-	}
-	if err := serve(ctx, cfg, logger, stdout); err != nil {
-		logger.Error("api stopped", slog.String("error", err.Error()))
-		return exitFailed
-	}
-	return exitOK
-}
+func main() { command.Main() }
 
+// serve wires the API: Redis, the file store and the HTTP server, and
+// takes this replica's share of the open batches' work until ctx ends.
 func serve(ctx context.Context, cfg config.APIEnv, logger *slog.Logger, stdout io.Writer) error {
 	opt, err := cfg.Redis.ConnOpt()
 	if err != nil {

@@ -8,76 +8,29 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/llmq/llmq/config"
 	"github.com/llmq/llmq/dashboard"
-	"github.com/llmq/llmq/internal/version"
-	"github.com/llmq/llmq/telemetry"
+	"github.com/llmq/llmq/internal/service"
 )
 
-// Exit statuses.
-const (
-	exitOK     = 0
-	exitFailed = 1
-	exitConfig = 2
-)
-
-func main() {
-	if version.Requested(os.Args[1:]) {
-		version.Print(os.Stdout, "dashboard")
-		return
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+var command = service.Command[config.DashboardEnv]{
+	Name:  "dashboard",
+	About: "Serves the asynqmon web UI for llmq's queues behind HTTP basic authentication.",
+	Log:   func(e config.DashboardEnv) config.Log { return e.Log },
+	Serve: serve,
 }
 
-// run serves the dashboard until ctx is cancelled and returns the exit
-// status.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("dashboard", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stdout, "Usage: dashboard\n\nServes the asynqmon web UI for llmq's queues behind HTTP basic authentication.\nConfigured by these environment variables:")
-		config.Usage(stdout, config.DashboardEnv{})
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitConfig
-	}
-	cfg, err := config.Load[config.DashboardEnv]()
-	if err != nil {
-		fmt.Fprintf(stderr, "dashboard: %v\n", err)
-		return exitConfig
-	}
-	logger, err := telemetry.NewLogger(stderr, cfg.Log)
-	if err != nil {
-		fmt.Fprintf(stderr, "dashboard: %v\n", err)
-		return exitConfig
-	}
-	if err := serve(ctx, cfg, logger); err != nil {
-		logger.Error("dashboard stopped", slog.String("error", err.Error()))
-		return exitFailed
-	}
-	return exitOK
-}
+func main() { command.Main() }
 
 // serve wires the dashboard handler to an HTTP server on DASHBOARD_ADDR.
-func serve(ctx context.Context, cfg config.DashboardEnv, logger *slog.Logger) error {
+func serve(ctx context.Context, cfg config.DashboardEnv, logger *slog.Logger, _ io.Writer) error {
 	redisOpt, err := cfg.Redis.ConnOpt()
 	if err != nil {
 		return err

@@ -7,15 +7,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -29,71 +26,31 @@ import (
 	"github.com/llmq/llmq/config"
 	"github.com/llmq/llmq/guard"
 	"github.com/llmq/llmq/inflight"
-	"github.com/llmq/llmq/internal/version"
+	"github.com/llmq/llmq/internal/service"
 	"github.com/llmq/llmq/job"
 	"github.com/llmq/llmq/tasks"
 	"github.com/llmq/llmq/telemetry"
 )
 
-// Exit statuses.
-const (
-	exitOK     = 0
-	exitFailed = 1
-	exitConfig = 2
-)
-
-func main() {
-	if version.Requested(os.Args[1:]) {
-		version.Print(os.Stdout, "worker")
-		return
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+var command = service.Command[config.WorkerEnv]{
+	Name:  "worker",
+	About: "Runs llmq tasks from Redis.",
+	Log:   func(e config.WorkerEnv) config.Log { return e.Log },
+	Serve: serve,
 }
 
-// run starts the worker and blocks until ctx is cancelled (SIGTERM/SIGINT),
-// then shuts down gracefully. It returns the process exit status.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stdout, "Usage: worker\n\nRuns llmq tasks from Redis. Configured by these environment variables:")
-		config.Usage(stdout, config.WorkerEnv{})
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitConfig
-	}
-	cfg, err := config.Load[config.WorkerEnv]()
-	var logger *slog.Logger
-	if err == nil {
-		logger, err = telemetry.NewLogger(stderr, cfg.Log)
-	}
-	stopProfile := func() {}
-	if err == nil {
-		stopProfile, err = startCPUProfile(os.Getenv(cpuProfileEnv))
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "worker: %v\n", err)
-		return exitConfig
-	}
-	redis.SetLogger(redisLogger{logger})
-	defer stopProfile()
-	if err := serve(ctx, cfg, logger); err != nil {
-		logger.Error("worker stopped", slog.String("error", err.Error()))
-		return exitFailed
-	}
-	return exitOK
-}
+func main() { command.Main() }
 
 // serve wires the worker: Redis, the pooled provider clients, the task
 // handlers, the asynq server and the health endpoints; it returns once ctx
 // has ended and the worker has shut down.
-func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger) error {
+func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger, _ io.Writer) error {
+	stopProfile, err := startCPUProfile(os.Getenv(cpuProfileEnv))
+	if err != nil {
+		return service.ConfigError(err)
+	}
+	defer stopProfile()
+	redis.SetLogger(redisLogger{logger})
 	rdb, err := cfg.Redis.Open()
 	if err != nil {
 		return err // validated by Load; kept for safety
