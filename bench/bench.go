@@ -63,6 +63,14 @@ type Config struct {
 	// ExportTexts is the size of the job exported in every format and run
 	// end to end against the no-queue bound.
 	ExportTexts int
+	// AdaptiveTasks is the number of one-text tasks of each run of the
+	// adaptive scenario, against a simulator that serves AdaptiveCapacity
+	// requests at a time at Latency and slows down beyond: drained at each
+	// fixed concurrency of AdaptiveSweep, which must include
+	// WorkerConcurrency, and at WorkerConcurrency with the adaptive
+	// in-flight limit.
+	AdaptiveTasks, AdaptiveCapacity int
+	AdaptiveSweep                   []int
 
 	// CPUProfile, if set, is where a CPU profile of the worker draining at
 	// 0 ms latency is written, in a run of its own.
@@ -105,6 +113,9 @@ func Full(binDir string) Config {
 		MemoryTasks:           400,
 		MemoryConcurrency:     100,
 		ExportTexts:           50000,
+		AdaptiveTasks:         1200,
+		AdaptiveCapacity:      8,
+		AdaptiveSweep:         []int{4, 8, 16, 32, 50},
 	}
 }
 
@@ -124,6 +135,7 @@ func Smoke(binDir string) Config {
 	c.SequentialEnqueues = 200
 	c.MemoryTasks = 20
 	c.ExportTexts = 640
+	c.AdaptiveTasks = 100
 	c.Smoke = true
 	return c
 }
@@ -147,8 +159,12 @@ func (c Config) Validate() error {
 	case c.Dim < 1, c.BatchSize < 1, c.WorkerConcurrency < 1, c.ClientConcurrency < 1,
 		c.ClientRequests < 1, c.ClientRequestsSerial < 1, c.ColdWarm < 1,
 		c.DrainTasks < 1, c.DrainBatch < 1, c.GenerationTasks < 1, c.GenerationConcurrency < 1, c.GenerationTokens < 1, c.BatchTextsOne < 1, c.BatchTexts < 1,
-		c.EnqueueLines < 1, c.SequentialEnqueues < 1, c.MemoryTasks < 1, c.MemoryConcurrency < 1, c.ExportTexts < 1:
+		c.EnqueueLines < 1, c.SequentialEnqueues < 1, c.MemoryTasks < 1, c.MemoryConcurrency < 1, c.ExportTexts < 1,
+		c.AdaptiveTasks < 1, c.AdaptiveCapacity < 1:
 		return errors.New("bench: Config sizes must be positive")
+	}
+	if !slices.Contains(c.AdaptiveSweep, c.WorkerConcurrency) || slices.ContainsFunc(c.AdaptiveSweep, func(n int) bool { return n < 1 }) {
+		return fmt.Errorf("bench: Config.AdaptiveSweep must hold positive concurrencies, WorkerConcurrency (%d) among them, got %v", c.WorkerConcurrency, c.AdaptiveSweep)
 	}
 	return nil
 }
@@ -179,6 +195,7 @@ func scenarios() []scenario {
 		{"memory", workerMemory},
 		{"telemetry", telemetryCost},
 		{"export", exportEndToEnd},
+		{"adaptive", adaptiveLimit},
 		{"profile", cpuProfile},
 	}
 }

@@ -30,6 +30,12 @@
 //     no-queue bound (a minimal direct client with the same batch size,
 //     concurrency, output format and simulator), then enqueue results of
 //     the finished job in each format: items/s and CPU per item.
+//   - adaptive: bin/worker against a simulator that saturates beyond
+//     AdaptiveCapacity requests in flight (simulator.Config.Capacity), at
+//     each fixed concurrency of AdaptiveSweep and with the adaptive
+//     in-flight limit at WorkerConcurrency: tasks/s, the simulator's p50
+//     and p99 service time and its requests in flight; targets against
+//     the best fixed rate and the latency of fixed WorkerConcurrency.
 //   - profile: with Config.CPUProfile, a CPU profile of bin/worker under
 //     load, summarised in the report.
 //

@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/llmq/llmq/config"
+	"github.com/llmq/llmq/simulator"
 )
 
 // consumer is what drains the queue in a drain run.
@@ -32,6 +33,12 @@ type drainSpec struct {
 	concurrency int
 	// extraEnv is given to bin/worker.
 	extraEnv []string
+	// capacity is the simulator's Config.Capacity: beyond it, its service
+	// time grows with the requests in flight. 0 never saturates.
+	capacity int
+	// timed records the simulator's service times and its requests in
+	// flight during the drain (drainResult.service and .inflight).
+	timed bool
 	// tag makes the texts of this run distinct from other runs'.
 	tag string
 }
@@ -45,7 +52,16 @@ type drainResult struct {
 	requests, conns int64
 	// cpu is what each part of the run consumed while the queue drained.
 	cpu cpuTimes
+	// service is the simulator's time over each embeddings request, and
+	// inflight its requests in flight every inflightEvery while the queue
+	// drained; both only with drainSpec.timed.
+	service  []time.Duration
+	inflight []int
 }
+
+// inflightEvery is how often a timed drain counts the simulator's
+// requests in flight.
+const inflightEvery = 10 * time.Millisecond
 
 func (d drainResult) tasksPerSec(spec drainSpec) float64 { return perSecond(spec.tasks, d.elapsed) }
 
@@ -70,7 +86,10 @@ func (e *env) drain(ctx context.Context, spec drainSpec) (drainResult, error) {
 		return res, err
 	}
 
-	var stop func() error
+	var (
+		stop func() error
+		prov *provider
+	)
 	pid := 0
 	switch spec.consumer {
 	case noop, sleeper:
@@ -80,7 +99,12 @@ func (e *env) drain(ctx context.Context, spec drainSpec) (drainResult, error) {
 		}
 		stop = func() error { srv.Shutdown(); return nil }
 	case worker:
-		prov, err := e.startProvider(spec.latency, true)
+		serve := e.serveSimulator
+		if spec.timed {
+			serve = e.serveTimed
+		}
+		var err error
+		prov, err = serve(simulator.Config{Dim: e.cfg.Dim, Latency: spec.latency, Capacity: spec.capacity}, true)
 		if err != nil {
 			return res, err
 		}
@@ -112,13 +136,53 @@ func (e *env) drain(ctx context.Context, spec drainSpec) (drainResult, error) {
 		_ = stop()
 		return res, err
 	}
+	var counter *inFlightCounter
+	if spec.timed && prov != nil {
+		counter = countInFlight(prov.sim)
+	}
 	end, err := e.waitCompleted(ctx, int64(spec.tasks), drainTimeout)
 	res.elapsed = end.Sub(begin)
 	res.cpu = e.cpuNow(ctx, pid).sub(cpuBefore)
+	if counter != nil {
+		res.inflight = counter.end()
+		res.service = prov.times.take()
+	}
 	if serr := stop(); err == nil {
 		err = serr
 	}
 	return res, err
+}
+
+// inFlightCounter counts a simulator's requests in flight every
+// inflightEvery until end is called.
+type inFlightCounter struct {
+	stop   chan struct{}
+	counts chan []int
+}
+
+func countInFlight(sim *simulator.Simulator) *inFlightCounter {
+	c := &inFlightCounter{stop: make(chan struct{}), counts: make(chan []int, 1)}
+	go func() {
+		var counts []int
+		t := time.NewTicker(inflightEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-c.stop:
+				c.counts <- counts
+				return
+			case <-t.C:
+				counts = append(counts, sim.InFlight())
+			}
+		}
+	}()
+	return c
+}
+
+// end stops the counting and returns the counts.
+func (c *inFlightCounter) end() []int {
+	close(c.stop)
+	return <-c.counts
 }
 
 // startBareServer starts an asynq server in this process with the

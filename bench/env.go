@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -99,6 +100,8 @@ func (e *env) connOpt() asynq.RedisClientOpt {
 type provider struct {
 	sim *simulator.Simulator
 	ts  *httptest.Server
+	// times is nil unless the provider was started by serveTimed.
+	times *serviceTimes
 }
 
 // startProvider serves a new simulator with the given latency: over TLS
@@ -110,8 +113,32 @@ func (e *env) startProvider(latency time.Duration, tlsOn bool) (*provider, error
 // serveSimulator serves a new simulator of the given configuration, as
 // startProvider does.
 func (e *env) serveSimulator(cfg simulator.Config, tlsOn bool) (*provider, error) {
+	return e.serve(cfg, tlsOn, nil)
+}
+
+// serveTimed is serveSimulator with the service time of every embeddings
+// request recorded in the provider's times.
+func (e *env) serveTimed(cfg simulator.Config, tlsOn bool) (*provider, error) {
+	return e.serve(cfg, tlsOn, &serviceTimes{})
+}
+
+func (e *env) serve(cfg simulator.Config, tlsOn bool, times *serviceTimes) (*provider, error) {
 	sim := simulator.New(cfg)
-	ts := simulator.Start(sim, tlsOn)
+	var ts *httptest.Server
+	if times == nil {
+		ts = simulator.Start(sim, tlsOn)
+	} else {
+		// As simulator.Start, with the simulator behind the timer.
+		ts = httptest.NewUnstartedServer(times.wrap(sim))
+		ts.Config.ConnState = sim.ConnState
+		ts.Listener = sim.Listener(ts.Listener)
+		if tlsOn {
+			ts.EnableHTTP2 = true
+			ts.StartTLS()
+		} else {
+			ts.Start()
+		}
+	}
 	if tlsOn && e.roots == nil {
 		// Every simulator presents the same test certificate.
 		e.roots = x509.NewCertPool()
@@ -123,7 +150,44 @@ func (e *env) serveSimulator(cfg simulator.Config, tlsOn bool) (*provider, error
 			return nil, err
 		}
 	}
-	return &provider{sim: sim, ts: ts}, nil
+	return &provider{sim: sim, ts: ts, times: times}, nil
+}
+
+// embeddingsPath is the simulator's OpenAI embeddings route.
+const embeddingsPath = "/v1/embeddings"
+
+// serviceTimes records how long a simulator took over each embeddings
+// request: from the moment its handler is called to the moment it
+// returns, the answer written. Time spent on the way, in the client, the
+// network or waiting in the worker for a slot, is not in it.
+type serviceTimes struct {
+	mu sync.Mutex
+	ds []time.Duration
+}
+
+// wrap times h's answers to embeddings requests.
+func (st *serviceTimes) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != embeddingsPath {
+			h.ServeHTTP(w, r)
+			return
+		}
+		begin := time.Now()
+		h.ServeHTTP(w, r)
+		d := time.Since(begin)
+		st.mu.Lock()
+		st.ds = append(st.ds, d)
+		st.mu.Unlock()
+	})
+}
+
+// take returns the times recorded since the last take and forgets them.
+func (st *serviceTimes) take() []time.Duration {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	ds := st.ds
+	st.ds = nil
+	return ds
 }
 
 // addr is the host:port the simulator listens on.

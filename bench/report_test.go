@@ -66,6 +66,10 @@ func TestConfigValidate(t *testing.T) {
 		{"zero size", func(c *Config) { c.DrainTasks = 0 }, false},
 		{"known scenario", func(c *Config) { c.Only = []string{"drain"} }, true},
 		{"unknown scenario", func(c *Config) { c.Only = []string{"nope"} }, false},
+		{"adaptive scenario", func(c *Config) { c.Only = []string{"adaptive"} }, true},
+		{"sweep without the pool size", func(c *Config) { c.AdaptiveSweep = []int{4, 8} }, false},
+		{"sweep with zero", func(c *Config) { c.AdaptiveSweep = []int{0, 50} }, false},
+		{"no capacity", func(c *Config) { c.AdaptiveCapacity = 0 }, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := Full("bin")

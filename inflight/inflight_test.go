@@ -177,6 +177,36 @@ func TestGradient(t *testing.T) {
 	}
 }
 
+// TestFixed: with Min equal to Max the limit does not move, whatever
+// the latency or the outcome: PROVIDER_MIN_INFLIGHT=WORKER_CONCURRENCY is
+// a fixed limit.
+func TestFixed(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		rtt     time.Duration
+		outcome inflight.Outcome
+	}{
+		{"flat latency", 10 * time.Millisecond, inflight.Success},
+		{"rising latency", 400 * time.Millisecond, inflight.Success},
+		{"overload", 10 * time.Millisecond, inflight.Overload},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &clock{now: time.Unix(1_700_000_000, 0)}
+			l, err := inflight.New(inflight.Config{Min: 8, Max: 8, Initial: 8, Now: c.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			round(t, l, c, 10*time.Millisecond, inflight.Success)
+			for range 20 {
+				round(t, l, c, tt.rtt, tt.outcome)
+			}
+			if got := l.Limit(); got != 8 {
+				t.Errorf("limit %d, want 8", got)
+			}
+		})
+	}
+}
+
 func TestBackoff(t *testing.T) {
 	l, err := inflight.New(inflight.Config{Max: 32, Initial: 32})
 	if err != nil {

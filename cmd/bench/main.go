@@ -1,10 +1,11 @@
 // Command bench runs llmq's benchmarks: client pooling against a new client
 // per request and Go's default transport behind a latency proxy, the
 // worker's drain rate against a bare asynq server, batching, enqueueing,
-// memory and telemetry cost. It starts a private redis-server, the provider
-// simulator and the built worker and enqueue binaries, and stops them all
-// at the end. It prints one table and, with -out, writes it as Markdown
-// (BENCHMARKS.md).
+// memory, telemetry cost, export, and the adaptive in-flight limit
+// against fixed concurrencies on a saturating provider. It starts a
+// private redis-server, the provider simulator and the built worker and
+// enqueue binaries, and stops them all at the end. It prints one table
+// and, with -out, writes it as Markdown (BENCHMARKS.md).
 //
 //	bench [-smoke] [-out BENCHMARKS.md] [-cpuprofile FILE] [-only client,drain] [-reps N] [-bin DIR]
 //
