@@ -3,11 +3,9 @@ package bench
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/llmq/llmq/simulator"
 	"github.com/llmq/llmq/tasks"
@@ -23,31 +21,12 @@ func generationLatency(c Config) time.Duration {
 // each asking for tokens tokens, streamed or not, into the generation
 // queue.
 func (e *env) enqueueGenerations(ctx context.Context, n, tokens int, stream bool, prefix string) error {
-	client := asynq.NewClient(e.connOpt())
-	defer client.Close()
-	var next atomic.Int64
-	g, ctx := errgroup.WithContext(ctx)
-	for range 16 {
-		g.Go(func() error {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n || ctx.Err() != nil {
-					return ctx.Err()
-				}
-				t, err := tasks.NewGenerateTask(tasks.GeneratePayload{
-					Provider: tasks.ProviderOpenAI, Prompt: fmt.Sprintf("%s %d: why is the sky blue?", prefix, i),
-					Options: map[string]any{"max_tokens": tokens}, Stream: stream,
-				})
-				if err != nil {
-					return err
-				}
-				if _, err := client.EnqueueContext(ctx, t); err != nil {
-					return fmt.Errorf("enqueue: %w", err)
-				}
-			}
+	return e.enqueueEach(ctx, n, func(i int) (*asynq.Task, error) {
+		return tasks.NewGenerateTask(tasks.GeneratePayload{
+			Provider: tasks.ProviderOpenAI, Prompt: fmt.Sprintf("%s %d: why is the sky blue?", prefix, i),
+			Options: map[string]any{"max_tokens": tokens}, Stream: stream,
 		})
-	}
-	return g.Wait()
+	})
 }
 
 // generationDrain is the generation scenario: bin/worker drains chat

@@ -48,6 +48,13 @@ func (e *env) resumeQueue(q string) error {
 // from 16 goroutines. Texts are "<prefix> <task>.<text>", distinct across
 // runs that use distinct prefixes.
 func (e *env) enqueueTasks(ctx context.Context, n, per int, prefix string) error {
+	return e.enqueueEach(ctx, n, func(i int) (*asynq.Task, error) {
+		return tasks.NewEmbedTask(tasks.EmbedPayload{Texts: texts(prefix, i, per)})
+	})
+}
+
+// enqueueEach enqueues task(i) for i from 0 to n-1, from 16 goroutines.
+func (e *env) enqueueEach(ctx context.Context, n int, task func(i int) (*asynq.Task, error)) error {
 	client := asynq.NewClient(e.connOpt())
 	defer client.Close()
 	var next atomic.Int64
@@ -59,7 +66,7 @@ func (e *env) enqueueTasks(ctx context.Context, n, per int, prefix string) error
 				if i >= n || ctx.Err() != nil {
 					return ctx.Err()
 				}
-				t, err := tasks.NewEmbedTask(tasks.EmbedPayload{Texts: texts(prefix, i, per)})
+				t, err := task(i)
 				if err != nil {
 					return err
 				}
