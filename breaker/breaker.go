@@ -229,6 +229,10 @@ func stateName(s gobreaker.State) string {
 	return string(Closed)
 }
 
+// MaxCooldown returns the longest cool-down, Config.MaxCooldown with its
+// default filled in.
+func (b *Breaker) MaxCooldown() time.Duration { return b.cfg.MaxCooldown }
+
 // Snapshot returns the breaker's state now.
 func (b *Breaker) Snapshot() Snapshot {
 	failures := int(b.cb.Counts().ConsecutiveFailures)

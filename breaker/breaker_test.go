@@ -332,3 +332,25 @@ func TestNewValidates(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxCooldown(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  breaker.Config
+		want time.Duration
+	}{
+		{"default", breaker.Config{}, breaker.DefaultMaxCooldown},
+		{"raised to the first cool-down", breaker.Config{MinCooldown: 2 * time.Minute}, 2 * time.Minute},
+		{"set", breaker.Config{MaxCooldown: 8 * time.Second}, 8 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := breaker.New("p", tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := b.MaxCooldown(); got != tc.want {
+				t.Errorf("MaxCooldown() = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}

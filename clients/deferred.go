@@ -7,7 +7,8 @@ import (
 )
 
 // ErrDeferred matches every DeferredError: the call was not made because
-// the provider cannot take it now. It is not the task's failure: the task
+// the provider cannot take it now, or it failed the way a provider fails
+// while unwell (ErrProviderFailed). It is not the task's failure: the task
 // should run again after the error's delay without using a retry.
 var ErrDeferred = errors.New("deferred")
 
@@ -23,6 +24,11 @@ var (
 	// ErrUnavailable: the provider's circuit breaker is open after failed
 	// calls; the next probe is due after the delay.
 	ErrUnavailable = errors.New("provider unavailable")
+	// ErrProviderFailed: the call was sent and failed the provider's way
+	// (a 5xx answer, a refused or reset connection, a request timeout)
+	// while its circuit breaker was closed; the delay grows with how long
+	// the task has been deferred without pause.
+	ErrProviderFailed = errors.New("provider failed")
 )
 
 // DeferredError says "not now: come back after Delay". Code that sends a
@@ -31,9 +37,10 @@ var (
 type DeferredError struct {
 	// Provider names the provider ("openai", "ollama").
 	Provider string
-	// Reason is, or wraps, ErrNoBudget, ErrRateBlocked or ErrUnavailable;
-	// a call that failed as its provider's breaker opened has
-	// ErrUnavailable wrapping the call's error.
+	// Reason is, or wraps, ErrNoBudget, ErrRateBlocked, ErrUnavailable or
+	// ErrProviderFailed; a call that failed as its provider's breaker
+	// opened has ErrUnavailable wrapping the call's error, one that failed
+	// while the breaker was closed ErrProviderFailed wrapping it.
 	Reason error
 	// Delay is how long to wait before trying again; at least 1ms.
 	Delay time.Duration

@@ -23,6 +23,7 @@ func TestDeferredError(t *testing.T) {
 		{"blocked", clients.ErrRateBlocked, 20 * time.Second, "openai: rate limit spent, come back in 20s"},
 		{"breaker", clients.ErrUnavailable, 4 * time.Second, "openai: provider unavailable, come back in 4s"},
 		{"no delay", clients.ErrUnavailable, 0, "openai: provider unavailable, come back in 1ms"},
+		{"failed", clients.ErrProviderFailed, 2 * time.Second, "openai: provider failed, come back in 2s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := fmt.Errorf("embed batch: %w", clients.Defer("openai", tc.reason, tc.delay))
@@ -32,7 +33,7 @@ func TestDeferredError(t *testing.T) {
 			if !errors.Is(err, clients.ErrDeferred) || !errors.Is(err, tc.reason) {
 				t.Errorf("errors.Is(ErrDeferred, %v) = false", tc.reason)
 			}
-			for _, other := range []error{clients.ErrNoBudget, clients.ErrRateBlocked, clients.ErrUnavailable} {
+			for _, other := range []error{clients.ErrNoBudget, clients.ErrRateBlocked, clients.ErrUnavailable, clients.ErrProviderFailed} {
 				if other != tc.reason && errors.Is(err, other) {
 					t.Errorf("matches %v too", other)
 				}

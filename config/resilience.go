@@ -19,8 +19,9 @@ type Resilience struct {
 	// from the provider before one probe; it doubles after each failed
 	// probe up to BreakerMaxCooldown. Default 2s.
 	BreakerMinCooldown time.Duration `env:"BREAKER_MIN_COOLDOWN" envDefault:"2s" help:"first cool-down of an open circuit breaker before one probe"`
-	// BreakerMaxCooldown caps the breaker's cool-down. Default 1m.
-	BreakerMaxCooldown time.Duration `env:"BREAKER_MAX_COOLDOWN" envDefault:"1m" help:"longest cool-down of an open circuit breaker"`
+	// BreakerMaxCooldown caps the breaker's cool-down, and the delay of a
+	// task whose call failed while the breaker was closed. Default 1m.
+	BreakerMaxCooldown time.Duration `env:"BREAKER_MAX_COOLDOWN" envDefault:"1m" help:"longest cool-down of an open circuit breaker, and longest delay after a failed call"`
 	// MinInflight is the floor of each provider's adaptive in-flight
 	// limit, which moves between it and WORKER_CONCURRENCY; set it to
 	// WORKER_CONCURRENCY for a fixed limit. Default 1.
@@ -31,8 +32,9 @@ type Resilience struct {
 	// delay, without using a retry. 0 never waits. Default 1s.
 	MaxWait time.Duration `env:"PROVIDER_MAX_WAIT" envDefault:"1s" help:"longest budget wait spent in the worker before the task goes back to its queue (0: none)"`
 	// DeferralPatience bounds how long a task may be deferred (no budget,
-	// provider rate limit, open breaker) without pause before its
-	// deferrals start to use its retries. Default 30m.
+	// provider rate limit, open breaker, a call that failed the provider's
+	// way) without pause before its deferrals start to use its retries.
+	// Default 30m.
 	DeferralPatience time.Duration `env:"DEFERRAL_PATIENCE" envDefault:"30m" help:"time a task may be deferred without pause before deferrals use its retries"`
 	// RedisSettleWait is how long a finished task waits for Redis to answer
 	// before its outcome goes to asynq, so that a task finished during a

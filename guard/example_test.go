@@ -64,3 +64,39 @@ func ExampleGuard_Do() {
 	// deferred (no budget), not a failure: true; back in about 60s
 	// calls made: 1
 }
+
+// In a task's run (Patience.Middleware gives every task one), a call that
+// fails the provider's way while the breaker is closed is a deferral:
+// the task comes back after 1 s without using a retry, and later after
+// as long again as it has been deferred.
+func ExamplePatience_WithTask() {
+	dir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(dir)
+	srv, err := redisserver.Start(context.Background(), redisserver.Config{Dir: dir})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Stop()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+
+	g, err := guard.New(rdb, "openai", guard.Config{
+		Concurrency: inflight.Config{Max: 8},
+		Logger:      slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	p := guard.NewPatience(rdb, 0) // DEFERRAL_PATIENCE's default, 30 min
+	ctx := p.WithTask(context.Background(), "task-1")
+	err = g.Do(ctx, 10, func(context.Context) (int, error) {
+		return -1, &clients.APIError{Provider: "openai", StatusCode: 503, Message: "Service Unavailable"}
+	})
+	fmt.Println(err)
+	fmt.Println("deferred, no retry used:", errors.Is(err, clients.ErrDeferred))
+	// Output:
+	// openai: provider failed (breaker closed; deferred 0s so far): openai: HTTP 503: Service Unavailable, come back in 1s
+	// deferred, no retry used: true
+}

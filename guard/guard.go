@@ -108,12 +108,25 @@ type Call func(ctx context.Context) (tokens int, err error)
 // Do runs call under the guard with an estimated cost of tokens (input
 // tokens, plus max_tokens for a generation). It returns call's error, or a
 // *clients.DeferredError if the provider cannot take the call now, or
-// ctx's error if ctx ended while Do waited. A call that failed the
-// provider's way (breaker.Failure) while the breaker is open after it
-// (it opened the breaker, failed the probe, or was in flight when the
-// breaker opened) is returned as a *clients.DeferredError matching
-// clients.ErrUnavailable and call's error: the failures before the
-// breaker opens are the task's, the ones after are the provider's.
+// ctx's error if ctx ended while Do waited.
+//
+// A call that failed the provider's way (breaker.Failure: a 5xx answer, a
+// connection failure, a timeout) is the provider's failure, not the
+// task's, and comes back as a deferral that still matches call's error:
+//
+//   - while the breaker is open after it (the call opened it, failed the
+//     probe, or was in flight when it opened): a *clients.DeferredError
+//     matching clients.ErrUnavailable, due when the next probe is;
+//   - while the breaker is closed, in a task's run (ctx from
+//     Patience.WithTask, which Patience.Middleware gives every task): a
+//     *clients.DeferredError matching clients.ErrProviderFailed, due after
+//     FailureDelay of the time the task has been deferred without pause
+//     (or the provider's Retry-After, if longer), or, once that time is
+//     past the Patience's bound, a *PatienceError, a failure of the task.
+//
+// Outside a task's run, or when Redis cannot say when the run began, or
+// when ctx has ended (the task's own deadline), a failure while the
+// breaker is closed is returned as it is: a failure of the task.
 func (g *Guard) Do(ctx context.Context, tokens int, call Call) error {
 	res, done, err := g.admit(ctx, tokens)
 	if err != nil {
@@ -136,6 +149,7 @@ func (g *Guard) Do(ctx context.Context, tokens int, call Call) error {
 			// retry. The error still matches the call's.
 			return clients.Defer(g.provider, fmt.Errorf("%w: %w", clients.ErrUnavailable, err), s.RetryIn)
 		}
+		return g.deferFailure(ctx, err)
 	}
 	switch {
 	case errors.Is(err, clients.ErrInvalidRequest):
@@ -146,6 +160,46 @@ func (g *Guard) Do(ctx context.Context, tokens int, call Call) error {
 		}
 	}
 	return err
+}
+
+// MinFailureDelay is FailureDelay's least wait: the first after a failed
+// call.
+const MinFailureDelay = time.Second
+
+// FailureDelay is the wait after a call that failed the provider's way
+// while its breaker was closed, for a task deferred without pause for
+// ran: as long again as the task has been deferred (so the run's calls go
+// at about 0, 1, 2, 4, 8 s... after its start), at least MinFailureDelay
+// and at most maxDelay (the breaker's longest cool-down,
+// BREAKER_MAX_COOLDOWN), or MinFailureDelay if maxDelay is shorter.
+func FailureDelay(ran, maxDelay time.Duration) time.Duration {
+	return min(max(ran, MinFailureDelay), max(maxDelay, MinFailureDelay))
+}
+
+// deferFailure returns err, a call's failure the provider's way while the
+// breaker is closed, as Do documents.
+func (g *Guard) deferFailure(ctx context.Context, err error) error {
+	run, ok := taskRunFrom(ctx)
+	if !ok || ctx.Err() != nil {
+		return err
+	}
+	since, rerr := run.p.began(ctx, run.id)
+	if rerr != nil {
+		g.log.WarnContext(ctx, "failed call not deferred", slog.String("provider", g.provider), slog.String("error", rerr.Error()))
+		return err
+	}
+	ran := time.Since(since)
+	var after time.Duration // the provider's Retry-After, if any
+	var apiErr *clients.APIError
+	if errors.As(err, &apiErr) {
+		after = apiErr.RetryAfter
+	}
+	if ran > run.p.bound {
+		return &PatienceError{Since: since, Bound: run.p.bound, Delay: after, Msg: err.Error()}
+	}
+	delay := max(FailureDelay(ran, g.breaker.MaxCooldown()), after)
+	return clients.Defer(g.provider, fmt.Errorf("%w (breaker closed; deferred %s so far): %w",
+		clients.ErrProviderFailed, ran.Round(100*time.Millisecond), err), delay)
 }
 
 // admit takes budget and the breaker's permission, waiting out deferrals

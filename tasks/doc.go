@@ -53,7 +53,11 @@
 // help: a malformed payload, an empty text, too many inputs, an unknown
 // provider or task type, a provider's 4xx other than 408/409/429, an
 // exhausted quota), or any other error (retried with backoff: 408, 409,
-// 429, 5xx, timeouts, connection failures). Use RetryDelay and IsFailure in
-// the server's asynq.Config so that retries honour the provider's
-// Retry-After and rate limits do not use up a task's retries.
+// 429, 5xx, timeouts, connection failures). Behind a guard.Guard in a
+// task run under guard.Patience, a 5xx, a connection failure or a request
+// timeout comes back as a deferral (clients.ErrProviderFailed) until the
+// patience bound. Use RetryDelay and IsFailure in the server's
+// asynq.Config so that retries honour the provider's Retry-After and
+// rate limits and deferrals do not use up a task's retries; Outcome tells
+// what asynq does with a run's error, by the same decision.
 package tasks

@@ -110,8 +110,9 @@ func NewEmbedHandler(embedders map[string]Embedder, logger *slog.Logger, opts ..
 // with that reason. A task whose every text failed this way is archived
 // with the reason, unless it is a job batch or an aggregate of items:
 // those complete, with a reason per text. A deferral (clients.ErrDeferred:
-// no budget, the provider's block, an open breaker) returns at once,
-// unsplit, and the whole task comes back later without using a retry.
+// no budget, the provider's block, an open breaker, a request the guard
+// saw fail the provider's way) returns at once, unsplit, and the whole
+// task comes back later without using a retry.
 func (h *EmbedHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var p EmbedPayload
 	if t.Type() == TypeEmbedItem {

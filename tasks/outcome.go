@@ -78,16 +78,18 @@ func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 // IsFailure is the asynq.Config.IsFailure for llmq's tasks: a provider's
 // rate limit (429 without an exhausted quota) and a deferral (errors.Is
 // clients.ErrDeferred: no budget, the provider's announced block, an open
-// circuit breaker) are not the task's failure, so the task runs again
+// circuit breaker, a call that failed the provider's way while the
+// breaker was closed) are not the task's failure, so the task runs again
 // after the delay without using up one of its retries. Every other error
 // is a failure. How long a task may go on this way is bounded by
-// guard.Patience, whose error is a failure.
+// guard.Patience, whose error is a failure. It asks the same function as
+// Outcome.
 func IsFailure(err error) bool {
-	if errors.Is(err, clients.ErrDeferred) {
+	switch errorOutcome(err) {
+	case OutcomeDeferred, OutcomeRateLimited:
 		return false
 	}
-	var apiErr *clients.APIError
-	return !(errors.As(err, &apiErr) && apiErr.RateLimited())
+	return true
 }
 
 // Outcomes of one run of a task, as asynq acts on them.
@@ -101,8 +103,9 @@ const (
 	// after the provider's delay without using up a retry (see IsFailure).
 	OutcomeRateLimited = "rate_limited"
 	// OutcomeDeferred: the provider was not called (no budget, its
-	// announced block, an open circuit breaker); the task runs again after
-	// the deferral's delay without using up a retry.
+	// announced block, an open circuit breaker), or it failed the call the
+	// way an unwell provider does (clients.ErrProviderFailed); the task
+	// runs again after the deferral's delay without using up a retry.
 	OutcomeDeferred = "deferred"
 	// OutcomeArchived: the task failed for good, for a permanent reason or
 	// with its retries used up, and is archived.
@@ -128,12 +131,22 @@ func Outcome(ctx context.Context, err error) string {
 // tell a retry that uses up one of the task's retries from one that does
 // not. So a rate limit on a task's last attempt archives it.
 func failureOutcome(err error, retried, maxRetry int) string {
+	if retried >= maxRetry {
+		return OutcomeArchived
+	}
+	return errorOutcome(err)
+}
+
+// errorOutcome is what err alone makes of a task with retries left: the
+// one decision that failureOutcome and IsFailure share.
+func errorOutcome(err error) string {
+	var apiErr *clients.APIError
 	switch {
-	case retried >= maxRetry, errors.Is(err, asynq.SkipRetry):
+	case errors.Is(err, asynq.SkipRetry):
 		return OutcomeArchived
 	case errors.Is(err, clients.ErrDeferred):
 		return OutcomeDeferred
-	case !IsFailure(err):
+	case errors.As(err, &apiErr) && apiErr.RateLimited():
 		return OutcomeRateLimited
 	}
 	return OutcomeRetry
@@ -184,9 +197,13 @@ func nameTimeout(ctx context.Context, err error) error {
 }
 
 // LogError returns an asynq.ErrorHandler that logs each failed attempt
-// with the task's id, type, queue and retry count, and its Outcome (retry,
-// rate_limited, deferred or archived); deferrals, which are routine under
-// a budget, at debug level. It logs neither payloads nor results.
+// with the task's id, type, queue and retry count, its Outcome (retry,
+// rate_limited, deferred or archived) and, when the error names one, the
+// delay before the next attempt (RetryDelay adds up to 10% to it).
+// Deferrals, which are routine under a budget or an open breaker, are
+// logged at debug level, except a deferred call that failed
+// (clients.ErrProviderFailed), which is a warning as failures are. It logs
+// neither payloads nor results.
 func LogError(logger *slog.Logger) asynq.ErrorHandler {
 	return asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 		id, _ := asynq.GetTaskID(ctx)
@@ -196,11 +213,19 @@ func LogError(logger *slog.Logger) asynq.ErrorHandler {
 		outcome := failureOutcome(err, retried, maxRetry)
 		level, msg := slog.LevelWarn, "task failed"
 		if outcome == OutcomeDeferred {
-			level, msg = slog.LevelDebug, "task deferred"
+			msg = "task deferred"
+			if !errors.Is(err, clients.ErrProviderFailed) {
+				level = slog.LevelDebug
+			}
 		}
-		logger.Log(ctx, level, msg,
-			slog.String("task_id", id), slog.String("type", t.Type()), slog.String("queue", queue),
-			slog.Int("retried", retried), slog.Int("max_retry", maxRetry),
-			slog.String("outcome", outcome), slog.String("error", err.Error()))
+		attrs := []slog.Attr{slog.String("task_id", id), slog.String("type", t.Type()), slog.String("queue", queue),
+			slog.Int("retried", retried), slog.Int("max_retry", maxRetry), slog.String("outcome", outcome)}
+		var rd retryDelayer
+		if outcome != OutcomeArchived && errors.As(err, &rd) {
+			if d, ok := rd.RetryDelay(); ok {
+				attrs = append(attrs, slog.Duration("delay", d))
+			}
+		}
+		logger.LogAttrs(ctx, level, msg, append(attrs, slog.String("error", err.Error()))...)
 	})
 }
