@@ -1,11 +1,8 @@
 package resilience
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -186,7 +183,7 @@ func TestWorkerKilled(t *testing.T) {
 	f := setup(t, "-latency", "200ms")
 	a := f.startWorker(t, "worker-a", "WORKER_CONCURRENCY=4")
 	b := f.startWorker(t, "worker-b", "WORKER_CONCURRENCY=4")
-	in := f.writeItems(t, items)
+	in := proctest.WriteItems(t, f.dir, items)
 	out := filepath.Join(f.dir, "results.jsonl")
 	job := proctest.Start(t, bin["enqueue"], proctest.Environ("REDIS_URL="+f.redis.URL()),
 		"embed", "--file", in, "--batch-size", "2", "--wait", "--out", out)
@@ -197,7 +194,7 @@ func TestWorkerKilled(t *testing.T) {
 		t.Fatalf("enqueue --wait exited %d:\n%s", code, job.Stderr.String())
 	}
 	done := time.Since(killed)
-	checkResults(t, out, items)
+	proctest.CheckResults(t, out, items)
 	info, err := f.inspector.GetQueueInfo(tasks.QueueEmbeddings)
 	if err != nil {
 		t.Fatal(err)
@@ -208,55 +205,4 @@ func TestWorkerKilled(t *testing.T) {
 	requests := len(f.embedEvents(t))
 	t.Logf("worker SIGKILL: job of %d items (%d tasks) done %s after the kill; %d provider requests (%d extra: the killed worker's running tasks, run again); worker-b sent %d",
 		items, items/2, done.Round(100*time.Millisecond), requests, requests-items/2, b.stats(t).Requests)
-}
-
-// writeItems writes n JSONL items with ids item-00000... and returns the
-// file's path.
-func (f *fixture) writeItems(t *testing.T, n int) string {
-	t.Helper()
-	path := filepath.Join(f.dir, "items.jsonl")
-	var b strings.Builder
-	for i := range n {
-		fmt.Fprintf(&b, `{"id":"item-%05d","text":"item %d of the job: some text to embed"}`+"\n", i, i)
-	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// checkResults checks that the results file holds exactly one embedding
-// for each of the n items, and nothing else.
-func checkResults(t *testing.T, path string, n int) {
-	t.Helper()
-	file, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer file.Close()
-	seen := make(map[string]bool, n)
-	sc := bufio.NewScanner(file)
-	sc.Buffer(make([]byte, 0, 1<<20), 1<<24)
-	for sc.Scan() {
-		var r struct {
-			ID        string    `json:"id"`
-			Embedding []float32 `json:"embedding"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("result line %d: %v", len(seen)+1, err)
-		}
-		if seen[r.ID] {
-			t.Fatalf("item %s has two results", r.ID)
-		}
-		if len(r.Embedding) == 0 {
-			t.Fatalf("item %s has an empty embedding", r.ID)
-		}
-		seen[r.ID] = true
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(seen) != n {
-		t.Fatalf("%d results, want %d", len(seen), n)
-	}
 }
