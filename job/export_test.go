@@ -163,20 +163,7 @@ func TestExportFormats(t *testing.T) {
 		out, _ := export(job.ExportOptions{Format: job.FormatBatch, Encoding: job.EncodingBase64})
 		var gotIDs []string
 		var vecs [][]float32
-		for _, l := range lines(out) {
-			var o struct {
-				CustomID string `json:"custom_id"`
-				Response struct {
-					Body struct {
-						Data []struct {
-							Embedding string `json:"embedding"`
-						} `json:"data"`
-					} `json:"body"`
-				} `json:"response"`
-			}
-			if err := json.Unmarshal([]byte(l), &o); err != nil {
-				t.Fatal(err)
-			}
+		for _, o := range decodeLines[embeddingLine[string]](t, out.String()) {
 			gotIDs, vecs = append(gotIDs, o.CustomID), append(vecs, decodeB64(t, o.Response.Body.Data[0].Embedding))
 		}
 		checkItems(t, "batch base64", ids, texts, gotIDs, vecs)

@@ -3,7 +3,6 @@ package job_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -167,20 +166,7 @@ func TestJobLifecycle(t *testing.T) {
 		t.Errorf("export %+v, want 5 results, 1 failed, 2 duplicates", es)
 	}
 	var ids []string
-	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
-		var o struct {
-			CustomID string `json:"custom_id"`
-			Response struct {
-				Body struct {
-					Data []struct {
-						Embedding []float32 `json:"embedding"`
-					} `json:"data"`
-				} `json:"body"`
-			} `json:"response"`
-		}
-		if err := json.Unmarshal([]byte(l), &o); err != nil {
-			t.Fatal(err)
-		}
+	for _, o := range decodeLines[embeddingLine[[]float32]](t, out.String()) {
 		ids = append(ids, fmt.Sprintf("%s:%d", o.CustomID, len(o.Response.Body.Data)))
 		if o.CustomID == "c" && fmt.Sprint(o.Response.Body.Data[0].Embedding) != fmt.Sprint(simulator.Vector("alpha", dim)) {
 			t.Errorf("duplicate c: vector differs from alpha's")

@@ -3,7 +3,6 @@ package job_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -104,20 +103,7 @@ func TestRetry(t *testing.T) {
 		t.Errorf("export %+v, errors %q; want 4 results with tokens, none failed", es, errs.String())
 	}
 	var order []string
-	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
-		var o struct {
-			CustomID string `json:"custom_id"`
-			Response struct {
-				Body struct {
-					Data []struct {
-						Embedding []float32 `json:"embedding"`
-					} `json:"data"`
-				} `json:"body"`
-			} `json:"response"`
-		}
-		if err := json.Unmarshal([]byte(l), &o); err != nil {
-			t.Fatal(err)
-		}
+	for _, o := range decodeLines[embeddingLine[[]float32]](t, out.String()) {
 		order = append(order, o.CustomID)
 		want := texts[o.CustomID]
 		if len(o.Response.Body.Data) != len(want) {
