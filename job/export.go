@@ -116,7 +116,7 @@ func Export(ctx context.Context, rdb redis.UniversalClient, st *Status, opts Exp
 		return nil, fmt.Errorf("job %s: %w", st.ID, err)
 	}
 	e := &exporter{
-		rdb: rdb, insp: asynq.NewInspectorFromRedisClient(rdb), st: st, opts: opts, hasDups: hasDups > 0,
+		rdb: rdb, st: st, opts: opts, hasDups: hasDups > 0,
 		reason: st.CancelReason, errFormat: opts.Format, cache: map[int]*pendingBatch{},
 	}
 	if e.errFormat != FormatBatch {
@@ -161,7 +161,6 @@ func Export(ctx context.Context, rdb redis.UniversalClient, st *Status, opts Exp
 
 type exporter struct {
 	rdb     redis.UniversalClient
-	insp    *asynq.Inspector
 	st      *Status
 	opts    ExportOptions
 	hasDups bool
@@ -436,7 +435,7 @@ func (e *exporter) fetchDups(ctx context.Context, b *fetched) *fetched {
 // completed or archived (its worker is returning) is read again shortly.
 func (e *exporter) taskInfo(ctx context.Context, seq int) (*asynq.TaskInfo, error) {
 	for {
-		info, err := e.insp.GetTaskInfo(e.st.Queue, TaskID(e.st.ID, seq))
+		info, err := readTask(ctx, e.rdb, e.st.Queue, TaskID(e.st.ID, seq))
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 			reason, rerr := e.cancelReason(ctx)
 			if rerr != nil {
