@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -786,7 +785,7 @@ func appendVector(l []byte, v []byte) []byte {
 // stored, as a JSON string.
 func appendBase64(l []byte, v []byte) []byte {
 	l = append(l, '"')
-	l = base64.StdEncoding.AppendEncode(l, v)
+	l = appendBase64Std(l, v)
 	return append(l, '"')
 }
 
