@@ -756,9 +756,21 @@ func appendUsage(l []byte, tokens int) []byte {
 	return append(l, '}')
 }
 
+// appendJSON appends s as encoding/json writes a string: quoted, with
+// quotes, backslashes, control characters, <, > and & escaped (and
+// invalid UTF-8, U+2028 and U+2029). A string of printable ASCII
+// characters that need none of that, as ids and model names mostly are,
+// is copied as it is instead of going through json.Marshal.
 func appendJSON(l []byte, s string) []byte {
-	b, _ := json.Marshal(s)
-	return append(l, b...)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return append(l, b...)
+		}
+	}
+	l = append(l, '"')
+	l = append(l, s...)
+	return append(l, '"')
 }
 
 // appendVector writes a stored vector, little-endian float32 bytes, as a

@@ -3,6 +3,7 @@ package job
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -80,4 +81,34 @@ func TestVectorFormats(t *testing.T) {
 			t.Errorf("appendBase64 of %d floats:\n got %s\nwant %s", len(v), got, want)
 		}
 	}
+}
+
+// TestAppendJSON compares appendJSON with json.Marshal on every single
+// byte, ids and model names, escapes, non-ASCII and invalid UTF-8.
+func TestAppendJSON(t *testing.T) {
+	in := []string{"", "doc-1", "text-embedding-3-small", "a b", `q"uote`, `back\slash`, "<tag>", "a&b", "tab\t", "é", "日本",
+		"\u2028\u2029", "\xff", "bad \xc3", "\x7f", "~!@#$%^*()_+{}|:?[];',./`"}
+	for c := range 256 {
+		in = append(in, string([]byte{byte(c)}), "id-"+string([]byte{byte(c)})+"-x")
+	}
+	for _, s := range in {
+		checkAppendJSON(t, s)
+	}
+}
+
+func checkAppendJSON(t *testing.T, s string) {
+	t.Helper()
+	want, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := appendJSON([]byte("x"), s); string(got) != "x"+string(want) {
+		t.Errorf("appendJSON(%q) = %s, json.Marshal %s", s, got[1:], want)
+	}
+}
+
+func FuzzAppendJSON(f *testing.F) {
+	f.Add("doc-1")
+	f.Add("<\u2028\xff")
+	f.Fuzz(checkAppendJSON)
 }
