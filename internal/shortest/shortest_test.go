@@ -1,10 +1,13 @@
-package ryu
+package shortest
 
 import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -41,12 +44,12 @@ func TestSpecial(t *testing.T) {
 // embeddings use, 2^-20 to 2^3 (23 exponents, 193 million values), and
 // over the whole range of bit patterns. By default it takes every 127th
 // value of the first and every 16,411th of the second, to stay within
-// seconds under the race detector; LLMQ_RYU_EXHAUSTIVE=1 takes every
-// value of the first and every 257th of the second (a few minutes).
+// seconds under the race detector; LLMQ_SHORTEST_EXHAUSTIVE=1 takes every
+// one of the 2^32 bit patterns, on every CPU (a few minutes).
 func TestExhaustive(t *testing.T) {
-	near, all := uint32(127), uint64(16411)
-	if os.Getenv("LLMQ_RYU_EXHAUSTIVE") == "1" {
-		near, all = 1, 257
+	if os.Getenv("LLMQ_SHORTEST_EXHAUSTIVE") == "1" {
+		exhaustive(t)
+		return
 	}
 	n := 0
 	var want, got []byte
@@ -59,14 +62,76 @@ func TestExhaustive(t *testing.T) {
 		}
 		n++
 	}
-	for b := math.Float32bits(0x1p-20); b < math.Float32bits(0x1p3); b += near {
+	for b := math.Float32bits(0x1p-20); b < math.Float32bits(0x1p3); b += 127 {
 		cmp(b)
 		cmp(b | 1<<31)
 	}
-	for b := uint64(0); b <= math.MaxUint32; b += all {
+	for b := uint64(0); b <= math.MaxUint32; b += 16411 {
 		cmp(uint32(b))
 	}
 	t.Logf("%d values formatted as strconv does", n)
+}
+
+// exhaustive compares every float32 with strconv, a slice of the bit
+// patterns per CPU.
+func exhaustive(t *testing.T) {
+	const slices = 256
+	var (
+		next   atomic.Uint32
+		failed atomic.Bool
+		wg     sync.WaitGroup
+	)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			var want, got []byte
+			for s := next.Add(1) - 1; s < slices && !failed.Load(); s = next.Add(1) - 1 {
+				for b := uint64(s) << 24; b < uint64(s+1)<<24; b++ {
+					f := math.Float32frombits(uint32(b))
+					want = strconv.AppendFloat(want[:0], float64(f), 'g', -1, 32)
+					got = AppendFloat32(got[:0], f)
+					if string(got) != string(want) {
+						failed.Store(true)
+						t.Errorf("AppendFloat32(%#08x) = %s, strconv says %s", b, got, want)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if !failed.Load() {
+		t.Log("all 2^32 float32 values formatted as strconv does")
+	}
+}
+
+// TestAppend checks that AppendFloat32 appends: to nil, to a prefix with
+// no spare capacity, and within spare capacity that it must not write
+// past, value after value.
+func TestAppend(t *testing.T) {
+	vals := []float32{-0.012345678, 1e-7, 123456.7, 1, -3.4028235e+38, 0.5}
+	var want []byte
+	for _, f := range vals {
+		want = strconv.AppendFloat(want, float64(f), 'g', -1, 32)
+	}
+	var got []byte
+	for _, f := range vals {
+		got = AppendFloat32(got, f)
+	}
+	if string(got) != string(want) {
+		t.Errorf("appended to nil: %s, want %s", got, want)
+	}
+	prefix := []byte("prefix")
+	if got := AppendFloat32(prefix[:len(prefix):len(prefix)], 0.25); string(got) != "prefix0.25" {
+		t.Errorf("appended to a full slice: %s", got)
+	}
+	buf := make([]byte, 0, 64)
+	got = buf
+	for _, f := range vals {
+		got = AppendFloat32(got, f)
+	}
+	if string(got) != string(want) {
+		t.Errorf("appended within capacity: %s, want %s", got, want)
+	}
 }
 
 // FuzzAppendFloat32 compares AppendFloat32 with strconv on any bits, and
@@ -98,7 +163,7 @@ func BenchmarkAppendFloat32(b *testing.B) {
 	for i := range v {
 		v[i] = float32(r.NormFloat64() * 0.03)
 	}
-	b.Run("ryu", func(b *testing.B) {
+	b.Run("shortest", func(b *testing.B) {
 		var buf []byte
 		for b.Loop() {
 			buf = buf[:0]
