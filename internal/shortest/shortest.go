@@ -7,9 +7,9 @@
 // Go's strconv implements it for float32 (internal/strconv/ftoadbox.go,
 // Copyright 2025 The Go Authors, BSD-style license), so that they are
 // strconv's by construction; the speed is in the formatting, which turns
-// the digits into ASCII eight at a time in a register and writes them
-// straight into the output. TestExhaustive compares the two bit for bit
-// (LLMQ_SHORTEST_EXHAUSTIVE=1: every one of the 2^32 values).
+// the digits into ASCII eight at a time, two per table lookup, and writes
+// them straight into the output. TestExhaustive compares the two bit for
+// bit (LLMQ_SHORTEST_EXHAUSTIVE=1: every one of the 2^32 values).
 package shortest
 
 import (
@@ -80,8 +80,13 @@ func trimZeros(x uint32) (uint32, int) {
 		div1e1m  = 0xcccccccccccccccd
 		div1e1le = math.MaxUint64 / 10
 	)
+	// Most digits of a float32 end in no zero: one test for them.
+	y := uint64(x)
+	if bits.RotateLeft64(y*div1e1m, -1) > div1e1le {
+		return x, 0
+	}
 	// x < 2^32 has at most 9 trailing zeros: 8 would leave one digit.
-	y, p := uint64(x), 0
+	p := 0
 	if d := bits.RotateLeft64(y*0xc767074b22e90e21, -8); d <= math.MaxUint64/100000000 {
 		y, p = d, 8
 	}
@@ -167,17 +172,20 @@ func parity(m uint32, φ uint64, β int) (odd, isInt bool) {
 
 // ascii8 returns the 8 decimal digits of x < 10^8, leading zeros
 // included, as ASCII in the bytes of a uint64, the first in the low byte:
-// two 4-digit lanes split into four of 2 and eight of 1, each step a
-// multiply and a shift for all lanes at once.
+// four pairs of digits from asciiPairs, whose divisions are independent
+// of each other once x is split in two halves of four.
 func ascii8(x uint32) uint64 {
 	a, b := x/10000, x%10000
-	v := uint64(a) | uint64(b)<<32
-	h := (v * 5243 >> 19) & 0x0000007f0000007f // each lane / 100
-	v = h | (v-h*100)<<16
-	h = (v * 103 >> 10) & 0x000f000f000f000f // each lane / 10
-	v = h | (v-h*10)<<8
-	return v + 0x3030303030303030
+	return uint64(asciiPairs[a/100]) | uint64(asciiPairs[a%100])<<16 | uint64(asciiPairs[b/100])<<32 | uint64(asciiPairs[b%100])<<48
 }
+
+// asciiPairs[n] is the two digits of n < 100, the first in the low byte.
+var asciiPairs = func() (t [100]uint16) {
+	for n := range t {
+		t[n] = uint16('0'+n/10) | uint16('0'+n%10)<<8
+	}
+	return t
+}()
 
 // pow10u32[n] is 10^n.
 var pow10u32 = [...]uint32{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
