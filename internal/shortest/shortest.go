@@ -104,8 +104,54 @@ func trimZeros(x uint32) (uint32, int) {
 
 // digits returns the shortest decimal d × 10^e of the finite float32
 // mant × 2^exp (mant with its implicit bit; denorm for a subnormal), as
-// strconv's dboxFtoa32 does.
+// dragonbox does. Which of Dragonbox's two cases applies depends on the
+// digits and is as good as random (43% against 57% for embeddings): it
+// computes both results and selects one without a branch, leaving the
+// rare cases (a power of two, a value at an end of the interval, a tie)
+// to dragonbox.
 func digits(mant uint32, exp int, denorm bool) (uint32, int) {
+	if mant == 1<<mantissaBits && !denorm {
+		return dragonbox(mant, exp, denorm)
+	}
+	k0 := -mulLog10of2(exp)
+	φ, β := pow10(1+k0, exp)
+	hi, lo := bits.Mul64(uint64(mant*2+1)<<β, φ)
+	zi, exact := uint32(hi), uint32(lo>>32) == 0
+	s, r := zi/100, zi%100
+	δi := uint32(φ >> (64 - 1 - β))
+	D := r + 5 - δi/2
+	t, ρ := D/10, D%10
+	first := b2u(r < δi) // the first case: s, without its trailing zeros
+	if b2u(r == δi)|first&b2u(r == 0)&b2u(exact)&mant != 0 {
+		return dragonbox(mant, exp, denorm)
+	}
+	ts, zeros := trimZeros(s)
+	yru := 10*s + t
+	if ρ == 0 && first == 0 {
+		parity, isInt := parity(mant*2, φ, β)
+		if parity != ((D-5)%2 != 0) || isInt && yru%2 != 0 {
+			yru--
+		}
+	}
+	d, e := yru, -k0
+	if first != 0 {
+		d, e = ts, -k0+1+zeros
+	}
+	return d, e
+}
+
+// b2u returns 1 for true, 0 for false, without a branch.
+func b2u(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// dragonbox returns the shortest decimal d × 10^e of the finite float32
+// mant × 2^exp (mant with its implicit bit; denorm for a subnormal), as
+// strconv's dboxFtoa32 does, line for line.
+func dragonbox(mant uint32, exp int, denorm bool) (uint32, int) {
 	if mant == 1<<mantissaBits && !denorm {
 		// A power of two: its lower neighbour is nearer (algorithm 5.6).
 		k0 := -mulLog10of2MinusLog10of4Over3(exp)
@@ -226,19 +272,15 @@ func AppendFloat32(dst []byte, f float32) []byte {
 	}
 	d, e := digits(mant, exp-bias-mantissaBits, denorm)
 
-	// The nd digits of d, left-aligned in lo, the ninth in hi.
+	// The nd digits of d, left-aligned in lo, the ninth in hi, computed
+	// as nine digits with leading zeros and shifted, without a branch.
 	nd := int(uint32(bits.Len32(d))*1233>>12) + 1
-	if d < pow10u32[nd-1] {
-		nd--
-	}
-	var lo, hi uint64
-	if nd == 9 {
-		q := d / 1e8
-		a := ascii8(d - q*1e8)
-		lo, hi = uint64('0'+q)|a<<8, a>>56
-	} else {
-		lo = ascii8(d) >> (8 * (8 - nd))
-	}
+	nd -= int((uint64(d) - uint64(pow10u32[nd-1])) >> 63) // 1 if d < 10^(nd-1)
+	q := d / 1e8
+	a := ascii8(d - q*1e8)
+	t, th := uint64('0'+q)|a<<8, a>>56
+	sh := uint(8 * (9 - nd)) // Go's shifts by 64 or more give 0
+	lo, hi := t>>sh|th<<(64-sh), th>>sh
 
 	// Writes go to a window of 32 bytes past the end, which whole words
 	// may overrun: the result is at most 15 bytes long.
@@ -247,12 +289,9 @@ func AppendFloat32(dst []byte, f float32) []byte {
 	}
 	n := len(dst)
 	out := dst[n : n+32]
-	p := 0
-	if b>>31 != 0 {
-		out[0] = '-'
-		p = 1
-	}
-	dp := nd + e // the decimal point is after dp digits
+	out[0] = '-'
+	p := int(b >> 31) // past the sign, if any
+	dp := nd + e      // the decimal point is after dp digits
 	switch {
 	case dp <= 0 && dp > -4: // 0.ddd to 0.000ddd
 		binary.LittleEndian.PutUint64(out[p:], 0x303030302e30) // "0.0000"
