@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -21,7 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/llmq/llmq/internal/ryu"
+	"github.com/llmq/llmq/internal/shortest"
 	"github.com/llmq/llmq/tasks"
 )
 
@@ -119,7 +118,7 @@ func Export(ctx context.Context, rdb redis.UniversalClient, st *Status, opts Exp
 		return nil, fmt.Errorf("job %s: %w", st.ID, err)
 	}
 	e := &exporter{
-		rdb: rdb, insp: asynq.NewInspectorFromRedisClient(rdb), st: st, opts: opts, hasDups: hasDups > 0,
+		rdb: rdb, st: st, opts: opts, hasDups: hasDups > 0,
 		reason: st.CancelReason, errFormat: opts.Format, cache: map[int]*pendingBatch{},
 	}
 	if e.errFormat != FormatBatch {
@@ -164,7 +163,6 @@ func Export(ctx context.Context, rdb redis.UniversalClient, st *Status, opts Exp
 
 type exporter struct {
 	rdb     redis.UniversalClient
-	insp    *asynq.Inspector
 	st      *Status
 	opts    ExportOptions
 	hasDups bool
@@ -191,30 +189,39 @@ type resultEncoder interface {
 	close() error
 }
 
-// exportItem is one output item: its own result, or a duplicate's copy.
+// exportItem is one output item that has vectors: its own result, or a
+// duplicate's copy.
 type exportItem struct {
-	id      string
-	seq     int // the batch the item is written with
-	model   string
-	tokens  int
-	vectors [][]float32
-	fail    *tasks.TextError
+	id     string
+	seq    int // the batch the item is written with
+	model  string
+	tokens int
+	// Its texts are from to to-1 of res.
+	res      *tasks.RawEmbedResult
+	from, to int
 }
+
+// vectors returns the number of the item's vectors.
+func (it *exportItem) vectors() int { return it.to - it.from }
+
+// vector returns its vector k as stored: little-endian float32 bytes.
+func (it *exportItem) vector(k int) []byte { return it.res.Vector(it.from + k) }
 
 // chunk is one batch's output, formatted, waiting for its turn.
 type chunk struct {
-	out  []byte       // result lines
-	rows []parquetRow // or Parquet rows
-	errs []byte       // error lines
-	sum  ExportSummary
-	err  error
+	out    []byte       // result lines
+	rows   []parquetRow // or Parquet rows,
+	floats []float32    // whose vectors are here
+	errs   []byte       // error lines
+	sum    ExportSummary
+	err    error
 }
 
 var chunks = sync.Pool{New: func() any { return new(chunk) }}
 
 func (c *chunk) release() {
-	clear(c.rows) // drop the references to the batch's vectors
-	*c = chunk{out: c.out[:0], rows: c.rows[:0], errs: c.errs[:0]}
+	clear(c.rows) // drop the references to the strings of the batch
+	*c = chunk{out: c.out[:0], rows: c.rows[:0], floats: c.floats[:0], errs: c.errs[:0]}
 	chunks.Put(c)
 }
 
@@ -222,8 +229,8 @@ func (c *chunk) release() {
 type fetched struct {
 	seq     int
 	payload tasks.EmbedPayload
-	res     *tasks.EmbedResult // nil when the whole batch failed
-	failed  string             // why the whole batch failed
+	res     *tasks.RawEmbedResult // nil when the whole batch failed
+	failed  string                // why the whole batch failed
 	dups    []Dup
 	// A generation job's batch: its request and its result (nil when the
 	// task failed for good).
@@ -371,12 +378,12 @@ func (e *exporter) fetch(ctx context.Context, seq int) *fetched {
 	}
 	switch info.State {
 	case asynq.TaskStateCompleted:
-		if b.res, err = tasks.DecodeEmbedResult(info.Result); err != nil {
+		if b.res, err = tasks.DecodeRawEmbedResult(info.Result); err != nil {
 			b.err = fmt.Errorf("task %s: %w", id, err)
 			return b
 		}
-		if len(b.res.Vectors) != len(b.payload.Texts) {
-			b.err = fmt.Errorf("task %s: %d results for %d texts", id, len(b.res.Vectors), len(b.payload.Texts))
+		if b.res.Texts != len(b.payload.Texts) {
+			b.err = fmt.Errorf("task %s: %d results for %d texts", id, b.res.Texts, len(b.payload.Texts))
 			return b
 		}
 	case asynq.TaskStateArchived:
@@ -439,7 +446,7 @@ func (e *exporter) fetchDups(ctx context.Context, b *fetched) *fetched {
 // completed or archived (its worker is returning) is read again shortly.
 func (e *exporter) taskInfo(ctx context.Context, seq int) (*asynq.TaskInfo, error) {
 	for {
-		info, err := e.insp.GetTaskInfo(e.st.Queue, TaskID(e.st.ID, seq))
+		info, err := readTask(ctx, e.rdb, e.st.Queue, TaskID(e.st.ID, seq))
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 			reason, rerr := e.cancelReason(ctx)
 			if rerr != nil {
@@ -506,7 +513,7 @@ func (b *fetched) index() {
 	if b.res != nil {
 		inputTokens = b.res.InputTokens
 		for i := range n {
-			if _, _, ok := b.item(i); !ok {
+			if _, ok := b.item(i); !ok {
 				continue
 			}
 			for _, t := range b.payload.Texts[b.starts[i]:b.starts[i+1]] {
@@ -517,18 +524,19 @@ func (b *fetched) index() {
 	b.tokens = tasks.ShareTokens(inputTokens, weights)
 }
 
-// item returns item i's vectors, or its failure.
-func (b *fetched) item(i int) ([][]float32, *tasks.TextError, bool) {
+// item reports whether item i has its vectors, or returns its failure.
+func (b *fetched) item(i int) (*tasks.TextError, bool) {
 	if b.res == nil {
-		return nil, &tasks.TextError{Reason: b.failed}, false
+		return &tasks.TextError{Reason: b.failed}, false
 	}
-	from, to := b.starts[i], b.starts[i+1]
-	for t := from; t < to; t++ {
-		if e := b.res.Err(t); e != nil {
-			return nil, e, false
+	if len(b.res.Errors) > 0 {
+		for t := b.starts[i]; t < b.starts[i+1]; t++ {
+			if e := b.res.Err(t); e != nil {
+				return e, false
+			}
 		}
 	}
-	return b.res.Vectors[from:to], nil, true
+	return nil, true
 }
 
 // format reads batch seq and formats its items and duplicates in input
@@ -590,11 +598,7 @@ func (e *exporter) formatDup(ctx context.Context, c *chunk, cur *fetched, d Dup)
 // formatItem formats item i of b under the given id, as a result or an
 // error line.
 func (e *exporter) formatItem(c *chunk, b *fetched, i int, id string, tokens, seq int) {
-	vectors, fail, ok := b.item(i)
-	it := exportItem{id: id, seq: seq, model: b.payload.Model, tokens: tokens, vectors: vectors, fail: fail}
-	if b.res != nil && b.res.Model != "" {
-		it.model = b.res.Model
-	}
+	fail, ok := b.item(i)
 	if !ok {
 		c.sum.Failed++
 		if e.errs == nil {
@@ -609,6 +613,10 @@ func (e *exporter) formatItem(c *chunk, b *fetched, i int, id string, tokens, se
 	}
 	c.sum.Results++
 	c.sum.InputTokens += tokens
+	it := exportItem{id: id, seq: seq, model: b.payload.Model, tokens: tokens, res: b.res, from: b.starts[i], to: b.starts[i+1]}
+	if b.res.Model != "" {
+		it.model = b.res.Model
+	}
 	e.enc.add(c, &it)
 }
 
@@ -651,7 +659,7 @@ func (l *lineEncoder) write(c *chunk) error {
 
 func (l *lineEncoder) close() error { return l.out.Flush() }
 
-func (l *lineEncoder) vector(b []byte, v []float32) []byte {
+func (l *lineEncoder) vector(b []byte, v []byte) []byte {
 	if l.base64 {
 		return appendBase64(b, v)
 	}
@@ -668,14 +676,14 @@ func (l *lineEncoder) add(c *chunk, it *exportItem) {
 		b = append(b, `,"response":{"status_code":200,"request_id":`...)
 		b = appendJSON(b, TaskID(l.jobID, it.seq))
 		b = append(b, `,"body":{"object":"list","data":[`...)
-		for k, v := range it.vectors {
+		for k := range it.vectors() {
 			if k > 0 {
 				b = append(b, ',')
 			}
 			b = append(b, `{"object":"embedding","index":`...)
 			b = strconv.AppendInt(b, int64(k), 10)
 			b = append(b, `,"embedding":`...)
-			b = l.vector(b, v)
+			b = l.vector(b, it.vector(k))
 			b = append(b, '}')
 		}
 		b = append(b, `],"model":`...)
@@ -686,7 +694,7 @@ func (l *lineEncoder) add(c *chunk, it *exportItem) {
 		b = append(b, `{"id":`...)
 		b = appendJSON(b, it.id)
 		b = append(b, `,"embedding":`...)
-		b = l.vector(b, it.vectors[0])
+		b = l.vector(b, it.vector(0))
 		b = append(b, `,"model":`...)
 		b = appendJSON(b, it.model)
 		b = appendUsage(b, it.tokens)
@@ -751,43 +759,48 @@ func appendUsage(l []byte, tokens int) []byte {
 	return append(l, '}')
 }
 
+// appendJSON appends s as encoding/json writes a string: quoted, with
+// quotes, backslashes, control characters, <, > and & escaped (and
+// invalid UTF-8, U+2028 and U+2029). A string of printable ASCII
+// characters that need none of that, as ids and model names mostly are,
+// is copied as it is instead of going through json.Marshal.
 func appendJSON(l []byte, s string) []byte {
-	b, _ := json.Marshal(s)
-	return append(l, b...)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return append(l, b...)
+		}
+	}
+	l = append(l, '"')
+	l = append(l, s...)
+	return append(l, '"')
 }
 
-// appendVector writes v as a JSON array of shortest float32 decimals,
-// which parse back to the same bits.
-func appendVector(l []byte, v []float32) []byte {
+// appendVector writes a stored vector, little-endian float32 bytes, as a
+// JSON array of shortest float32 decimals, which parse back to the same
+// bits; NaN and infinities, which JSON cannot hold, as 0.
+func appendVector(l []byte, v []byte) []byte {
 	l = append(l, '[')
-	for i, f := range v {
+	for i := 0; i+4 <= len(v); i += 4 {
 		if i > 0 {
 			l = append(l, ',')
 		}
-		if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+		bits := binary.LittleEndian.Uint32(v[i:])
+		if bits&0x7f800000 == 0x7f800000 { // exponent all ones: NaN or ±Inf
 			l = append(l, '0')
 			continue
 		}
-		l = ryu.AppendFloat32(l, f) // as strconv's 'g', -1, 32, in a third of the time
+		l = shortest.AppendFloat32(l, math.Float32frombits(bits)) // as strconv's 'g', -1, 32
 	}
 	return append(l, ']')
 }
 
-// appendBase64 writes v as OpenAI's encoding_format=base64 does: the
-// base64 of its little-endian float32 bytes, as a JSON string. It encodes
-// 384 floats (1,536 bytes, a multiple of 3) at a time, so that only the
-// last block may need padding.
-func appendBase64(l []byte, v []float32) []byte {
-	var raw [1536]byte
+// appendBase64 writes a stored vector as OpenAI's encoding_format=base64
+// does: the base64 of its little-endian float32 bytes, which is how it is
+// stored, as a JSON string.
+func appendBase64(l []byte, v []byte) []byte {
 	l = append(l, '"')
-	for len(v) > 0 {
-		n := min(len(v), len(raw)/4)
-		for i, f := range v[:n] {
-			binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(f))
-		}
-		l = base64.StdEncoding.AppendEncode(l, raw[:4*n])
-		v = v[n:]
-	}
+	l = appendBase64Std(l, v)
 	return append(l, '"')
 }
 

@@ -28,8 +28,8 @@ type parquetRow struct {
 const parquetRowGroup = 4096
 
 // parquetEncoder writes results as Parquet rows. Rows are built in
-// parallel, referring to the batches' vectors, and encoded by the writer
-// in order.
+// parallel, each chunk's vectors decoded into floats it keeps, and
+// encoded by the writer in order.
 type parquetEncoder struct {
 	w *parquet.GenericWriter[parquetRow]
 }
@@ -41,8 +41,17 @@ func newParquetEncoder(out io.Writer) *parquetEncoder {
 }
 
 func (p *parquetEncoder) add(c *chunk, it *exportItem) {
-	for k, v := range it.vectors {
-		row := parquetRow{ID: it.id, Embedding: v, Model: it.model}
+	for k := range it.vectors() {
+		// The rows' vectors share the chunk's floats, which are reused
+		// with it: when they run out, earlier rows keep the array they
+		// refer to and the chunk moves on to a larger one.
+		n, d := len(c.floats), it.res.Dims
+		if cap(c.floats)-n < d {
+			c.floats = make([]float32, 0, max(2*cap(c.floats), 128*d))
+			n = 0
+		}
+		c.floats = it.res.AppendVector(c.floats, it.from+k)
+		row := parquetRow{ID: it.id, Embedding: c.floats[n : n+d : n+d], Model: it.model}
 		if k == 0 {
 			row.Tokens = int64(it.tokens)
 		}

@@ -8,6 +8,7 @@
 //	          → Embedder.Embed (one pooled *http.Client per provider)
 //	          → EncodeEmbedResult → ResultWriter (stored in the task's hash)
 //	reader:   asynq.Inspector.GetTaskInfo(queue, id).Result → DecodeEmbedResult
+//	          (or DecodeRawEmbedResult, which leaves the vectors in the bytes)
 //
 // EmbedHandler chooses one sink per task, which begins, stores and fails
 // the run: the task's own result, a job batch (the result, and the job's

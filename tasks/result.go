@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"unsafe"
@@ -74,10 +75,14 @@ type EmbedResult struct {
 }
 
 // Err returns the failure of text i, or nil if it has a vector.
-func (r *EmbedResult) Err(i int) *TextError {
-	j := sort.Search(len(r.Errors), func(j int) bool { return r.Errors[j].Index >= i })
-	if j < len(r.Errors) && r.Errors[j].Index == i {
-		return &r.Errors[j]
+func (r *EmbedResult) Err(i int) *TextError { return textError(r.Errors, i) }
+
+// textError returns the failure of text i in errs, sorted by index, or
+// nil.
+func textError(errs []TextError, i int) *TextError {
+	j := sort.Search(len(errs), func(j int) bool { return errs[j].Index >= i })
+	if j < len(errs) && errs[j].Index == i {
+		return &errs[j]
 	}
 	return nil
 }
@@ -154,6 +159,44 @@ func encodeEmbedResult(model string, tokens int, vectors [][]float32, errs []Tex
 
 // DecodeEmbedResult decodes a TypeEmbed task's result, LQE1 or LQE2.
 func DecodeEmbedResult(b []byte) (*EmbedResult, error) {
+	raw, err := DecodeRawEmbedResult(b)
+	if err != nil {
+		return nil, err
+	}
+	r := &EmbedResult{Model: raw.Model, InputTokens: raw.InputTokens, Vectors: make([][]float32, raw.Texts), Errors: raw.Errors}
+	d := raw.Dims
+	all := make([]float32, len(raw.data)/4)
+	copyFloats(all, raw.data)
+	next, k := 0, 0
+	for i := range r.Vectors {
+		if k < len(r.Errors) && r.Errors[k].Index == i {
+			k++
+			continue
+		}
+		r.Vectors[i] = all[next*d : (next+1)*d : (next+1)*d]
+		next++
+	}
+	return r, nil
+}
+
+// RawEmbedResult is a TypeEmbed result decoded without copying its
+// vectors: Vector returns each as the stored bytes, which is what an
+// export that writes bytes or text needs. It refers to the bytes it was
+// decoded from.
+type RawEmbedResult struct {
+	Model       string
+	InputTokens int
+	// Texts is the number of texts of the task, failed ones included;
+	// Dims is the length of every vector.
+	Texts, Dims int
+	// Errors lists the texts that failed, by index; empty when none did.
+	Errors []TextError
+	data   []byte // the vectors of the texts that succeeded, in order
+}
+
+// DecodeRawEmbedResult decodes a TypeEmbed task's result, LQE1 or LQE2,
+// as DecodeEmbedResult does, but leaves the vectors in b.
+func DecodeRawEmbedResult(b []byte) (*RawEmbedResult, error) {
 	if len(b) < embedHeaderSize || (string(b[:4]) != embedMagic && string(b[:4]) != embedMagicErrors) {
 		return nil, fmt.Errorf("%w: no %s header", ErrBadResult, embedMagic)
 	}
@@ -164,10 +207,11 @@ func DecodeEmbedResult(b []byte) (*EmbedResult, error) {
 	if len(body) < m {
 		return nil, fmt.Errorf("%w: %d bytes for a model name of %d", ErrBadResult, len(b), m)
 	}
-	r := &EmbedResult{
+	r := &RawEmbedResult{
 		Model:       string(body[:m]),
 		InputTokens: int(binary.LittleEndian.Uint32(b[12:])),
-		Vectors:     make([][]float32, n),
+		Texts:       n,
+		Dims:        d,
 	}
 	body = body[m:]
 	if string(b[:4]) == embedMagicErrors {
@@ -197,20 +241,37 @@ func DecodeEmbedResult(b []byte) (*EmbedResult, error) {
 	if uint64(len(body)) != 4*uint64(ok)*uint64(d) {
 		return nil, fmt.Errorf("%w: %d bytes for %d vectors of %d dimensions", ErrBadResult, len(b), ok, d)
 	}
-	all := make([]float32, ok*d)
-	for i := range all {
-		all[i] = math.Float32frombits(binary.LittleEndian.Uint32(body[4*i:]))
-	}
-	next, k := 0, 0
-	for i := range r.Vectors {
-		if k < len(r.Errors) && r.Errors[k].Index == i {
-			k++
-			continue
-		}
-		r.Vectors[i] = all[next*d : (next+1)*d : (next+1)*d]
-		next++
-	}
+	r.data = body
 	return r, nil
+}
+
+// Err returns the failure of text i, or nil if it has a vector.
+func (r *RawEmbedResult) Err(i int) *TextError { return textError(r.Errors, i) }
+
+// Vector returns the vector of text i as stored: Dims little-endian
+// IEEE 754 float32 values, 4 bytes each. It is nil for a failed text, and
+// must not be modified.
+func (r *RawEmbedResult) Vector(i int) []byte {
+	j := i
+	if len(r.Errors) > 0 {
+		k := sort.Search(len(r.Errors), func(k int) bool { return r.Errors[k].Index >= i })
+		if k < len(r.Errors) && r.Errors[k].Index == i {
+			return nil
+		}
+		j -= k // the failed texts before i have no vector
+	}
+	size := 4 * r.Dims
+	return r.data[j*size : (j+1)*size : (j+1)*size]
+}
+
+// AppendVector appends the vector of text i to dst as float32 values, as
+// DecodeEmbedResult would have decoded it; nothing for a failed text.
+func (r *RawEmbedResult) AppendVector(dst []float32, i int) []float32 {
+	v := r.Vector(i)
+	n := len(dst)
+	dst = slices.Grow(dst, len(v)/4)[:n+len(v)/4]
+	copyFloats(dst[n:], v)
+	return dst
 }
 
 // littleEndian is true where a []float32 in memory is its little-endian
@@ -227,6 +288,18 @@ func appendFloats(b []byte, v []float32) []byte {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(f))
 	}
 	return b
+}
+
+// copyFloats fills dst with the little-endian float32 values in src, 4
+// bytes each: one copy where memory is little-endian already.
+func copyFloats(dst []float32, src []byte) {
+	if littleEndian && len(dst) > 0 {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(dst))), 4*len(dst)), src)
+		return
+	}
+	for i := range dst {
+		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
+	}
 }
 
 // Encoded results are written to Redis and dropped at once: their

@@ -180,3 +180,67 @@ func TestShareTokens(t *testing.T) {
 		})
 	}
 }
+
+// TestRawEmbedResult checks that DecodeRawEmbedResult agrees with
+// DecodeEmbedResult: the same header and failures, each vector's stored
+// bytes the little-endian bits of the decoded floats, and AppendVector
+// those floats.
+func TestRawEmbedResult(t *testing.T) {
+	tests := []struct {
+		name    string
+		vectors [][]float32
+		errs    []TextError
+	}{
+		{"no failures", [][]float32{{1, -2.5, 3.25}, {float32(math.NaN()), float32(math.Inf(-1)), math.SmallestNonzeroFloat32}}, nil},
+		{"first and last failed", [][]float32{nil, {1, 2, 3}, {4, 5, 6}, nil}, []TextError{{Index: 0, Status: 400, Reason: "a"}, {Index: 3, Reason: "b"}}},
+		{"middle failed", [][]float32{{1, 2, 3}, nil, {-0, 0.1, 7}}, []TextError{{Index: 1, Status: 500}}},
+		{"all failed", [][]float32{nil}, []TextError{{Index: 0}}},
+		{"no vectors", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := encodeEmbedResult("model", 11, tt.vectors, tt.errs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := DecodeEmbedResult(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := DecodeRawEmbedResult(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Model != want.Model || got.InputTokens != want.InputTokens || got.Texts != len(want.Vectors) ||
+				!slices.Equal(got.Errors, want.Errors) {
+				t.Fatalf("got %+v, want %+v", got, want)
+			}
+			for i, v := range want.Vectors {
+				raw := got.Vector(i)
+				if (v == nil) != (raw == nil) || (got.Err(i) == nil) != (want.Err(i) == nil) {
+					t.Fatalf("text %d: vector %v, raw %x, Err %v", i, v, raw, got.Err(i))
+				}
+				if v == nil {
+					continue
+				}
+				if got.Dims != len(v) || len(raw) != 4*len(v) {
+					t.Fatalf("text %d: %d raw bytes, Dims %d, for %d floats", i, len(raw), got.Dims, len(v))
+				}
+				for j, f := range v {
+					if bits := uint32(raw[4*j]) | uint32(raw[4*j+1])<<8 | uint32(raw[4*j+2])<<16 | uint32(raw[4*j+3])<<24; bits != math.Float32bits(f) {
+						t.Errorf("text %d[%d]: raw bits %#x, decoded %#x", i, j, bits, math.Float32bits(f))
+					}
+				}
+				floats := got.AppendVector([]float32{42}, i)
+				if len(floats) != 1+len(v) || floats[0] != 42 {
+					t.Fatalf("text %d: AppendVector = %v", i, floats)
+				}
+				for j, f := range v {
+					if math.Float32bits(floats[1+j]) != math.Float32bits(f) {
+						t.Errorf("text %d[%d]: AppendVector %v, decoded %v", i, j, floats[1+j], f)
+					}
+				}
+			}
+		})
+	}
+}

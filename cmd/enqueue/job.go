@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -172,6 +173,17 @@ func runJob(ctx context.Context, env *environment, file string, flags jobFlags, 
 	}
 	if out == "" {
 		return nil
+	}
+	// The export's heap is its window of batches whatever the job's size,
+	// and the submission's garbage is gone: the low GC target and the soft
+	// limit above would only have the collector run through every window,
+	// so the export runs with the runtime's defaults (unless GOGC or
+	// GOMEMLIMIT set them).
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(100)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(math.MaxInt64)
 	}
 	// The export follows the job, writing each batch once it has finished,
 	// while the progress display runs.
