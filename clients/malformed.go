@@ -57,10 +57,15 @@ func MalformedVectors(err error) error {
 func checkFinite(vectors [][]float32) error {
 	for i, v := range vectors {
 		for j, x := range v {
-			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			// NaN and the infinities are the values whose exponent bits
+			// are all ones: one mask and compare, not two float64 tests.
+			if math.Float32bits(x)&float32Exponent == float32Exponent {
 				return fmt.Errorf("vector %d: value %d is %v, outside float32's range", i, j, x)
 			}
 		}
 	}
 	return nil
 }
+
+// float32Exponent masks a float32's exponent bits.
+const float32Exponent = 0x7f800000
