@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/llmq/llmq/internal/base64std"
 	"github.com/llmq/llmq/internal/shortest"
 	"github.com/llmq/llmq/tasks"
 )
@@ -800,7 +801,7 @@ func appendVector(l []byte, v []byte) []byte {
 // stored, as a JSON string.
 func appendBase64(l []byte, v []byte) []byte {
 	l = append(l, '"')
-	l = appendBase64Std(l, v)
+	l = base64std.AppendEncode(l, v)
 	return append(l, '"')
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/llmq/llmq/clients"
 	"github.com/llmq/llmq/clients/internal/genai"
 	"github.com/llmq/llmq/clients/internal/redact"
+	"github.com/llmq/llmq/internal/base64std"
 )
 
 // Defaults used by New for zero Config fields.
@@ -326,7 +327,7 @@ func decodeBase64(raw json.RawMessage, into []float32) ([]float32, error) {
 	if littleEndian && into != nil {
 		// The decoded length is known: exactly the bytes of into.
 		dst := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(into))), 4*len(into))
-		n, err := base64.StdEncoding.Decode(dst, b64)
+		n, err := base64std.Decode(dst, b64)
 		if err != nil {
 			return nil, fmt.Errorf("embedding base64: %w", err)
 		}
