@@ -365,8 +365,9 @@ func TestBlockShared(t *testing.T) {
 		t.Errorf("Block(100ms) during a 600ms block = %v, %v; want the 600ms block kept", d, err)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if d, err := a.BlockedFor(ctx); err != nil || d < 300*time.Millisecond || d > 400*time.Millisecond {
-		t.Errorf("BlockedFor after 200ms = %v, %v; want about 400ms", d, err)
+	// At most 400ms are left; fewer if the sleep overran on a busy machine.
+	if d, err := a.BlockedFor(ctx); err != nil || d <= 0 || d > 400*time.Millisecond {
+		t.Errorf("BlockedFor after 200ms = %v, %v; want at most 400ms, still blocked", d, err)
 	}
 	// Longer: extends.
 	if d, err := b.Block(ctx, 800*time.Millisecond); err != nil || d != 800*time.Millisecond {
