@@ -19,16 +19,12 @@ import (
 // A Guard around a provider call: with a budget of one request per
 // minute, the second call is deferred with its wait and never made.
 func ExampleGuard_Do() {
-	dir, _ := os.MkdirTemp("", "example")
-	defer os.RemoveAll(dir)
-	srv, err := redisserver.Start(context.Background(), redisserver.Config{Dir: dir})
+	rdb, stop, err := exampleRedis()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer srv.Stop()
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	defer rdb.Close()
+	defer stop()
 
 	g, err := guard.New(rdb, "openai", guard.Config{
 		Budget:      budget.Config{Limit: budget.Limit{RequestsPerMinute: 1}},
@@ -70,16 +66,12 @@ func ExampleGuard_Do() {
 // the task comes back after 1 s without using a retry, and later after
 // as long again as it has been deferred.
 func ExamplePatience_WithTask() {
-	dir, _ := os.MkdirTemp("", "example")
-	defer os.RemoveAll(dir)
-	srv, err := redisserver.Start(context.Background(), redisserver.Config{Dir: dir})
+	rdb, stop, err := exampleRedis()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer srv.Stop()
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	defer rdb.Close()
+	defer stop()
 
 	g, err := guard.New(rdb, "openai", guard.Config{
 		Concurrency: inflight.Config{Max: 8},
@@ -99,4 +91,20 @@ func ExamplePatience_WithTask() {
 	// Output:
 	// openai: provider failed (breaker closed; deferred 0s so far): openai: HTTP 503: Service Unavailable, come back in 1s
 	// deferred, no retry used: true
+}
+
+// exampleRedis starts a private redis-server for an example and returns
+// a client of it, and a function that stops both.
+func exampleRedis() (*redis.Client, func(), error) {
+	dir, err := os.MkdirTemp("", "example")
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err := redisserver.Start(context.Background(), redisserver.Config{Dir: dir})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	return rdb, func() { rdb.Close(); srv.Stop(); os.RemoveAll(dir) }, nil
 }

@@ -99,20 +99,7 @@ func setupGuarded(t *testing.T, baseURL string, bound time.Duration, br breaker.
 // after 20 s.
 func (f *guarded) await(t *testing.T, id string, done func(*asynq.TaskInfo) bool) *asynq.TaskInfo {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		info, err := f.inspector.GetTaskInfo(tasks.QueueEmbeddings, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if done(info) {
-			return info
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("task %s still %v (retried %d, last error %q)", id, info.State, info.Retried, info.LastErr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return awaitTask(t, f.inspector, tasks.QueueEmbeddings, id, 20*time.Second, done)
 }
 
 // logged returns the LogError records of task id, in order.

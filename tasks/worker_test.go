@@ -142,9 +142,16 @@ func (f *fixture) enqueue(t *testing.T, task *asynq.Task) *asynq.TaskInfo {
 // after 15 s.
 func (f *fixture) await(t *testing.T, queue, id string, done func(*asynq.TaskInfo) bool) *asynq.TaskInfo {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	return awaitTask(t, f.inspector, queue, id, 15*time.Second, done)
+}
+
+// awaitTask polls the task until done says it is, and fails the test
+// after timeout.
+func awaitTask(t *testing.T, insp *asynq.Inspector, queue, id string, timeout time.Duration, done func(*asynq.TaskInfo) bool) *asynq.TaskInfo {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for {
-		info, err := f.inspector.GetTaskInfo(queue, id)
+		info, err := insp.GetTaskInfo(queue, id)
 		if err != nil {
 			t.Fatal(err)
 		}
