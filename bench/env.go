@@ -124,21 +124,11 @@ func (e *env) serveTimed(cfg simulator.Config, tlsOn bool) (*provider, error) {
 
 func (e *env) serve(cfg simulator.Config, tlsOn bool, times *serviceTimes) (*provider, error) {
 	sim := simulator.New(cfg)
-	var ts *httptest.Server
-	if times == nil {
-		ts = simulator.Start(sim, tlsOn)
-	} else {
-		// As simulator.Start, with the simulator behind the timer.
-		ts = httptest.NewUnstartedServer(times.wrap(sim))
-		ts.Config.ConnState = sim.ConnState
-		ts.Listener = sim.Listener(ts.Listener)
-		if tlsOn {
-			ts.EnableHTTP2 = true
-			ts.StartTLS()
-		} else {
-			ts.Start()
-		}
+	var h http.Handler = sim
+	if times != nil {
+		h = times.wrap(sim)
 	}
+	ts := simulator.StartHandler(sim, h, tlsOn)
 	if tlsOn && e.roots == nil {
 		// Every simulator presents the same test certificate.
 		e.roots = x509.NewCertPool()
