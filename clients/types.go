@@ -21,6 +21,13 @@ type EmbedRequest struct {
 	// Dimensions, when positive, asks for shortened vectors (OpenAI
 	// text-embedding-3 models; passed through to compatible servers).
 	Dimensions int
+	// Alloc, when set, provides the memory the answer's vectors are
+	// decoded into. A client that decodes them in place calls it at most
+	// once per answer, with the number of float32s of all its vectors,
+	// and uses the slice it returns, of that length, as their backing
+	// array; other clients never call it. The memory is the caller's
+	// again once it is done with the vectors.
+	Alloc func(n int) []float32
 }
 
 // Validate reports why no provider could accept r, with an error wrapping

@@ -154,6 +154,7 @@ func (h *EmbedHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	if err == nil {
 		err = out.store(ctx, res)
+		defer res.release()
 	}
 	if err != nil {
 		// The bookkeeping must land even when the task's context is over (a

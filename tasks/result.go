@@ -320,6 +320,34 @@ func resultBuffer(size int) []byte {
 	return make([]byte, 0, size)
 }
 
+// Vectors are decoded into pooled buffers too (clients.EmbedRequest.Alloc),
+// up to maxPooledVectors float32s each: a task's answer is as large as its
+// stored result, and as short-lived.
+const maxPooledVectors = maxPooledResult / 4
+
+var vectorBuffers sync.Pool
+
+// vectorBuffer returns a buffer of n float32s or more.
+func vectorBuffer(n int) *[]float32 {
+	if p, ok := vectorBuffers.Get().(*[]float32); ok {
+		if cap(*p) >= n {
+			*p = (*p)[:n]
+			return p
+		}
+		vectorBuffers.Put(p)
+	}
+	b := make([]float32, n)
+	return &b
+}
+
+// releaseVectors hands back a buffer of vectorBuffer once nothing refers
+// to its vectors.
+func releaseVectors(p *[]float32) {
+	if cap(*p) <= maxPooledVectors {
+		vectorBuffers.Put(p)
+	}
+}
+
 // releaseResult hands back a buffer of encodeEmbedResult once it is
 // written; b must not be used after.
 func releaseResult(b []byte) {

@@ -17,6 +17,25 @@ type embedded struct {
 	vectors  [][]float32 // one per text; nil for a failed text
 	errs     []textFailure
 	requests int
+	// bufs back the vectors: pooled, and handed back by release.
+	bufs []*[]float32
+}
+
+// alloc is the clients.EmbedRequest.Alloc of e's requests: a pooled
+// buffer of n float32s, kept in e.bufs until release.
+func (e *embedded) alloc(n int) []float32 {
+	b := vectorBuffer(n)
+	e.bufs = append(e.bufs, b)
+	return (*b)[:n]
+}
+
+// release hands e's vector buffers back to the pool once its result is
+// stored: e.vectors must not be used after.
+func (e *embedded) release() {
+	for _, b := range e.bufs {
+		releaseVectors(b)
+	}
+	e.bufs, e.vectors = nil, nil
 }
 
 type textFailure struct {
@@ -92,7 +111,7 @@ func embedAll(ctx context.Context, emb Embedder, p EmbedPayload) (*embedded, err
 	if err != nil {
 		return nil, err
 	}
-	out.model, out.tokens, out.requests = res.model, res.tokens, res.requests
+	out.model, out.tokens, out.requests, out.bufs = res.model, res.tokens, res.requests, res.bufs
 	for k, i := range keep {
 		out.vectors[i] = res.vectors[k]
 	}
@@ -170,7 +189,7 @@ func (e *embedded) embed(ctx context.Context, emb Embedder, p EmbedPayload, from
 // another number of vectors than texts is an ErrMalformedAnswer.
 func (e *embedded) send(ctx context.Context, emb Embedder, p EmbedPayload, from, to int) (*clients.Embeddings, error) {
 	e.requests++
-	got, err := emb.Embed(ctx, clients.EmbedRequest{Model: p.Model, Input: p.Texts[from:to], Dimensions: p.Dimensions})
+	got, err := emb.Embed(ctx, clients.EmbedRequest{Model: p.Model, Input: p.Texts[from:to], Dimensions: p.Dimensions, Alloc: e.alloc})
 	if err == nil && len(got.Vectors) != to-from {
 		return nil, fmt.Errorf("embed %d texts: %w: provider returned %d vectors", to-from, clients.ErrMalformedAnswer, len(got.Vectors))
 	}

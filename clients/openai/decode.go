@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // maxResponse bounds an embeddings answer. The largest legitimate one,
@@ -63,7 +64,14 @@ func readBody(resp *http.Response) ([]byte, error) {
 	if n > maxResponse {
 		return nil, fmt.Errorf("answer of %d bytes is larger than %d", n, maxResponse)
 	}
-	b := bodyBuffer(int(max(n, 0)))
+	size := n
+	if size < 0 {
+		// Answers come in one size, mostly: start at the last one's, with
+		// room for the read that finds the end, not at minBody and growing
+		// by copies to it.
+		size = min(lastBody.Load()+bodySlack, maxPooledBody)
+	}
+	b := bodyBuffer(int(size))
 	if n >= 0 {
 		// net/http ends the body at Content-Length and reports a short one.
 		b = b[:n]
@@ -84,6 +92,7 @@ func readBody(resp *http.Response) ([]byte, error) {
 			return nil, fmt.Errorf("answer is larger than %d bytes", maxResponse)
 		}
 		if err == io.EOF {
+			lastBody.Store(int64(len(b)))
 			return b, nil
 		}
 		if err != nil {
@@ -98,14 +107,21 @@ func readBody(resp *http.Response) ([]byte, error) {
 const (
 	minBody       = 32 << 10
 	maxPooledBody = 8 << 20
+	bodySlack     = 4 << 10
 )
 
 var bodies sync.Pool
 
+// lastBody is the length of the last answer read without Content-Length.
+var lastBody atomic.Int64
+
 // bodyBuffer returns an empty buffer of capacity size or more.
 func bodyBuffer(size int) []byte {
-	if p, ok := bodies.Get().(*[]byte); ok && cap(*p) >= size {
-		return (*p)[:0]
+	if p, ok := bodies.Get().(*[]byte); ok {
+		if cap(*p) >= size {
+			return (*p)[:0]
+		}
+		bodies.Put(p)
 	}
 	return make([]byte, 0, max(size, minBody))
 }

@@ -214,7 +214,7 @@ func (c *Client) embed(ctx context.Context, call *genai.Call, req clients.EmbedR
 	if err != nil {
 		return nil, fmt.Errorf("openai embeddings: decode response: %w", clients.Malformed(ctx, err))
 	}
-	vecs, err := vectors(&er, len(req.Input), req.Dimensions)
+	vecs, err := vectors(&er, len(req.Input), req.Dimensions, req.Alloc)
 	release() // the vectors are decoded: nothing refers to the body
 	if err != nil {
 		if m := clients.Malformed(ctx, err); errors.Is(m, clients.ErrMalformedAnswer) {
@@ -231,8 +231,9 @@ func (c *Client) embed(ctx context.Context, call *genai.Call, req clients.EmbedR
 
 // vectors puts the answer's vectors in input order and checks that there
 // is exactly one per input, all of one length. Vectors of the first one's
-// length share one backing array, into which base64 is decoded in place.
-func vectors(er *embedResponse, n, dims int) ([][]float32, error) {
+// length share one backing array, from alloc when it is set, into which
+// base64 is decoded in place.
+func vectors(er *embedResponse, n, dims int, alloc func(int) []float32) ([][]float32, error) {
 	if len(er.Data) != n {
 		return nil, fmt.Errorf("%d vectors for %d inputs", len(er.Data), n)
 	}
@@ -250,7 +251,11 @@ func vectors(er *embedResponse, n, dims int) ([][]float32, error) {
 		seen[e.Index] = true
 		if all == nil {
 			if d = base64Floats(e.Embedding); d > 0 {
-				all = make([]float32, n*d)
+				if alloc != nil {
+					all = alloc(n * d)[: n*d : n*d]
+				} else {
+					all = make([]float32, n*d)
+				}
 			}
 		}
 		var into []float32

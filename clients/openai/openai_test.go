@@ -121,6 +121,50 @@ func TestEmbed(t *testing.T) {
 	}
 }
 
+// TestEmbedAlloc checks that base64 vectors are decoded into the memory
+// Alloc gives, stale contents overwritten, and that float arrays, which
+// are not decoded in place, never ask for it.
+func TestEmbedAlloc(t *testing.T) {
+	texts := []string{"the first text", "a second, longer text about queues", "ünïcödé ✓"}
+	for _, floatOnly := range []bool{false, true} {
+		t.Run(fmt.Sprintf("float only %v", floatOnly), func(t *testing.T) {
+			f := setup(t, options{sim: simulator.Config{FloatOnly: floatOnly}})
+			var given []float32
+			calls := 0
+			alloc := func(n int) []float32 {
+				calls++
+				given = make([]float32, n+7) // larger, and not zero
+				for i := range given {
+					given[i] = -1
+				}
+				return given[:n]
+			}
+			got, err := f.client.Embed(t.Context(), clients.EmbedRequest{Input: texts, Alloc: alloc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantCalls := 1
+			if floatOnly {
+				wantCalls = 0
+			}
+			if calls != wantCalls {
+				t.Fatalf("Alloc called %d times, want %d", calls, wantCalls)
+			}
+			for i, in := range texts {
+				if want := simulator.Vector(in, simulator.DefaultDim); !slices.Equal(got.Vectors[i], want) {
+					t.Fatalf("vector %d differs from simulator.Vector", i)
+				}
+				if !floatOnly && &got.Vectors[i][0] != &given[i*simulator.DefaultDim] {
+					t.Errorf("vector %d is not in the memory Alloc gave", i)
+				}
+				if !floatOnly && cap(got.Vectors[i]) != len(got.Vectors[i]) {
+					t.Errorf("vector %d has capacity %d beyond its %d values", i, cap(got.Vectors[i]), len(got.Vectors[i]))
+				}
+			}
+		})
+	}
+}
+
 func manyTexts(n int) []string {
 	out := make([]string, n)
 	for i := range out {
