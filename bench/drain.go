@@ -117,40 +117,46 @@ func (e *env) drain(ctx context.Context, spec drainSpec) (drainResult, error) {
 		if err != nil {
 			return res, err
 		}
-		pid = w.cmd.Process.Pid
-		stop = func() error {
-			st, err := w.stats(ctx)
-			if err != nil {
-				w.kill()
-				return err
-			}
-			res.requests, res.conns = st.Requests, st.Dials
-			res.peakRSS, err = w.stop()
-			return err
-		}
+		pid, stop = w.cmd.Process.Pid, w.stopper(ctx, &res)
 	}
 
+	var during func() func()
+	if spec.timed && prov != nil {
+		during = func() func() {
+			counter := countInFlight(prov.sim)
+			return func() { res.inflight, res.service = counter.end(), prov.times.take() }
+		}
+	}
+	err := e.timeDrain(ctx, queue, spec.tasks, pid, &res, stop, during)
+	return res, err
+}
+
+// timeDrain resumes queue q and times it until n of its tasks are
+// completed, then stops the consumer with stop (also when the drain
+// fails): res gets the elapsed time and the CPU of the run, the worker's
+// (pid, 0 for none) among it. during, when set, is called once the queue
+// is resumed, and what it returns once the drain is over.
+func (e *env) timeDrain(ctx context.Context, q string, n, pid int, res *drainResult, stop func() error, during func() func()) error {
 	cpuBefore := e.cpuNow(ctx, pid)
 	begin := time.Now()
-	if err := e.resume(); err != nil {
+	if err := e.resumeQueue(q); err != nil {
 		_ = stop()
-		return res, err
+		return err
 	}
-	var counter *inFlightCounter
-	if spec.timed && prov != nil {
-		counter = countInFlight(prov.sim)
+	var after func()
+	if during != nil {
+		after = during()
 	}
-	end, err := e.waitCompleted(ctx, int64(spec.tasks), drainTimeout)
+	end, err := e.waitQueueCompleted(ctx, q, int64(n), drainTimeout)
 	res.elapsed = end.Sub(begin)
 	res.cpu = e.cpuNow(ctx, pid).sub(cpuBefore)
-	if counter != nil {
-		res.inflight = counter.end()
-		res.service = prov.times.take()
+	if after != nil {
+		after()
 	}
 	if serr := stop(); err == nil {
 		err = serr
 	}
-	return res, err
+	return err
 }
 
 // inFlightCounter counts a simulator's requests in flight every

@@ -298,6 +298,21 @@ func (w *workerProc) stop() (int64, error) {
 	return peak, nil
 }
 
+// stopper returns the stop of a drain by w: it reads w's pool counts
+// into res, then stops w and keeps its peak RSS.
+func (w *workerProc) stopper(ctx context.Context, res *drainResult) func() error {
+	return func() error {
+		st, err := w.stats(ctx)
+		if err != nil {
+			w.kill()
+			return err
+		}
+		res.requests, res.conns = st.Requests, st.Dials
+		res.peakRSS, err = w.stop()
+		return err
+	}
+}
+
 func (w *workerProc) kill() {
 	_ = w.cmd.Process.Kill()
 	<-w.exited

@@ -118,17 +118,7 @@ func (e *env) generationRun(ctx context.Context, useWorker, stream bool, n, conc
 		if err != nil {
 			return res, err
 		}
-		pid = w.cmd.Process.Pid
-		stop = func() error {
-			st, err := w.stats(ctx)
-			if err != nil {
-				w.kill()
-				return err
-			}
-			res.requests, res.conns = st.Requests, st.Dials
-			res.peakRSS, err = w.stop()
-			return err
-		}
+		pid, stop = w.cmd.Process.Pid, w.stopper(ctx, &res)
 	} else {
 		srv, err := e.startBareServer(drainSpec{consumer: sleeper, latency: latency, concurrency: concurrency})
 		if err != nil {
@@ -136,17 +126,6 @@ func (e *env) generationRun(ctx context.Context, useWorker, stream bool, n, conc
 		}
 		stop = func() error { srv.Shutdown(); return nil }
 	}
-	cpuBefore := e.cpuNow(ctx, pid)
-	begin := time.Now()
-	if err := e.resumeQueue(q); err != nil {
-		_ = stop()
-		return res, err
-	}
-	end, err := e.waitQueueCompleted(ctx, q, int64(n), drainTimeout)
-	res.elapsed = end.Sub(begin)
-	res.cpu = e.cpuNow(ctx, pid).sub(cpuBefore)
-	if serr := stop(); err == nil {
-		err = serr
-	}
+	err := e.timeDrain(ctx, q, n, pid, &res, stop, nil)
 	return res, err
 }
