@@ -12,10 +12,9 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+
+	"github.com/llmq/llmq/internal/instrument"
 
 	"github.com/llmq/llmq/clients"
 )
@@ -259,24 +258,14 @@ func stateValue(s State) int64 {
 // observe registers llmq.provider.breaker.state: 0 closed, 1 half-open,
 // 2 open, with gen_ai.provider.name.
 func (b *Breaker) observe(mp metric.MeterProvider) error {
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
-	meter := mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL))
-	g, err := meter.Int64ObservableGauge("llmq.provider.breaker.state",
-		metric.WithUnit("{state}"),
-		metric.WithDescription("State of the provider's circuit breaker in this process: 0 closed, 1 half-open, 2 open."))
-	if err != nil {
-		return fmt.Errorf("breaker metrics: %w", err)
-	}
-	attrs := metric.WithAttributeSet(attribute.NewSet(semconv.GenAIProviderNameKey.String(b.provider)))
-	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		b.mu.Lock()
-		s := b.state
-		b.mu.Unlock()
-		o.ObserveInt64(g, stateValue(s), attrs)
-		return nil
-	}, g)
+	err := instrument.ProviderGauges(instrument.Meter(mp, ScopeName), b.provider,
+		instrument.Gauge{Name: "llmq.provider.breaker.state", Unit: "{state}",
+			Description: "State of the provider's circuit breaker in this process: 0 closed, 1 half-open, 2 open.",
+			Read: func() int64 {
+				b.mu.Lock()
+				defer b.mu.Unlock()
+				return stateValue(b.state)
+			}})
 	if err != nil {
 		return fmt.Errorf("breaker metrics: %w", err)
 	}

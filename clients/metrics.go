@@ -10,10 +10,11 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+
+	"github.com/llmq/llmq/internal/instrument"
 )
 
 // ScopeName is the instrumentation scope of the metrics and spans that
@@ -134,10 +135,7 @@ func errorType(err error) attribute.KeyValue {
 //
 // each with gen_ai.provider.name set to provider.
 func observe(mp metric.MeterProvider, provider string, stats *Stats) error {
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
-	meter := mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL))
+	meter := instrument.Meter(mp, ScopeName)
 	dialed, err := meter.Int64ObservableCounter("llmq.http.client.connections.dialed",
 		metric.WithUnit("{connection}"),
 		metric.WithDescription("TCP connections opened by the pooled HTTP client's dialer."))

@@ -9,10 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+
+	"github.com/llmq/llmq/internal/instrument"
 )
 
 // ScopeName is the instrumentation scope of the limiter's metrics.
@@ -262,30 +261,13 @@ func (l *Limiter) Snapshot() Snapshot {
 // observe registers the gauges llmq.provider.concurrency.limit and
 // llmq.provider.concurrency.inflight, with gen_ai.provider.name.
 func (l *Limiter) observe() error {
-	mp := l.cfg.MeterProvider
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
-	meter := mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL))
-	limit, err := meter.Int64ObservableGauge("llmq.provider.concurrency.limit",
-		metric.WithUnit("{request}"),
-		metric.WithDescription("Adaptive limit on the provider requests in flight in this process."))
-	if err != nil {
-		return fmt.Errorf("inflight metrics: %w", err)
-	}
-	inflight, err := meter.Int64ObservableGauge("llmq.provider.concurrency.inflight",
-		metric.WithUnit("{request}"),
-		metric.WithDescription("Provider requests in flight in this process under the adaptive limit."))
-	if err != nil {
-		return fmt.Errorf("inflight metrics: %w", err)
-	}
-	attrs := metric.WithAttributeSet(attribute.NewSet(semconv.GenAIProviderNameKey.String(l.cfg.Provider)))
-	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		s := l.Snapshot()
-		o.ObserveInt64(limit, int64(s.Limit), attrs)
-		o.ObserveInt64(inflight, int64(s.InFlight), attrs)
-		return nil
-	}, limit, inflight)
+	err := instrument.ProviderGauges(instrument.Meter(l.cfg.MeterProvider, ScopeName), l.cfg.Provider,
+		instrument.Gauge{Name: "llmq.provider.concurrency.limit", Unit: "{request}",
+			Description: "Adaptive limit on the provider requests in flight in this process.",
+			Read:        func() int64 { return int64(l.Snapshot().Limit) }},
+		instrument.Gauge{Name: "llmq.provider.concurrency.inflight", Unit: "{request}",
+			Description: "Provider requests in flight in this process under the adaptive limit.",
+			Read:        func() int64 { return int64(l.Snapshot().InFlight) }})
 	if err != nil {
 		return fmt.Errorf("inflight metrics: %w", err)
 	}

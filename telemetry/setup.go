@@ -31,6 +31,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/llmq/llmq/config"
+	"github.com/llmq/llmq/internal/instrument"
 	"github.com/llmq/llmq/internal/version"
 )
 
@@ -43,21 +44,9 @@ type Providers struct {
 	Propagator     propagation.TextMapPropagator
 }
 
-func (p Providers) tracer(name string) trace.Tracer {
-	tp := p.TracerProvider
-	if tp == nil {
-		tp = otel.GetTracerProvider()
-	}
-	return tp.Tracer(name, trace.WithSchemaURL(semconv.SchemaURL))
-}
+func (p Providers) tracer(name string) trace.Tracer { return instrument.Tracer(p.TracerProvider, name) }
 
-func (p Providers) meter(name string) metric.Meter {
-	mp := p.MeterProvider
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
-	return mp.Meter(name, metric.WithSchemaURL(semconv.SchemaURL))
-}
+func (p Providers) meter(name string) metric.Meter { return instrument.Meter(p.MeterProvider, name) }
 
 func (p Providers) propagator() propagation.TextMapPropagator {
 	if p.Propagator == nil {

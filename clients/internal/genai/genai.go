@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
@@ -28,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/llmq/llmq/clients"
+	"github.com/llmq/llmq/internal/instrument"
 )
 
 // Operation names (gen_ai.operation.name).
@@ -70,13 +70,7 @@ type Instruments struct {
 // New returns the Instruments of a client of provider at base, reporting to
 // tp and mp; nil means the global provider.
 func New(provider string, base *url.URL, tp trace.TracerProvider, mp metric.MeterProvider) (*Instruments, error) {
-	if tp == nil {
-		tp = otel.GetTracerProvider()
-	}
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
-	meter := mp.Meter(clients.ScopeName, metric.WithSchemaURL(semconv.SchemaURL))
+	meter := instrument.Meter(mp, clients.ScopeName)
 	duration, err := meter.Float64Histogram("gen_ai.client.operation.duration",
 		metric.WithUnit("s"),
 		metric.WithDescription("GenAI operation duration, until the response body was read."),
@@ -100,7 +94,7 @@ func New(provider string, base *url.URL, tp trace.TracerProvider, mp metric.Mete
 		common = append(common, semconv.ServerPort(port))
 	}
 	return &Instruments{
-		tracer:     tp.Tracer(clients.ScopeName, trace.WithSchemaURL(semconv.SchemaURL)),
+		tracer:     instrument.Tracer(tp, clients.ScopeName),
 		duration:   duration,
 		tokens:     tokens,
 		firstChunk: firstChunk,
