@@ -35,16 +35,22 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
+	return describe(fmt.Sprintf("%s: HTTP %d", e.Provider, e.StatusCode), e.Type, e.Code, e.Message)
+}
+
+// describe is what an error of a provider's reads as: what happened, then
+// the provider's type, code and message of it, each where it gave one.
+func describe(what, typ, code, message string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: HTTP %d", e.Provider, e.StatusCode)
-	if e.Type != "" {
-		fmt.Fprintf(&b, " %s", e.Type)
+	b.WriteString(what)
+	if typ != "" {
+		fmt.Fprintf(&b, " %s", typ)
 	}
-	if e.Code != "" {
-		fmt.Fprintf(&b, " (%s)", e.Code)
+	if code != "" {
+		fmt.Fprintf(&b, " (%s)", code)
 	}
-	if e.Message != "" {
-		fmt.Fprintf(&b, ": %s", e.Message)
+	if message != "" {
+		fmt.Fprintf(&b, ": %s", message)
 	}
 	return b.String()
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // MaxEmbedInputs is the most inputs one embeddings request may carry:
@@ -197,18 +196,7 @@ type StreamError struct {
 }
 
 func (e *StreamError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s: error event in stream", e.Provider)
-	if e.Type != "" {
-		fmt.Fprintf(&b, " %s", e.Type)
-	}
-	if e.Code != "" {
-		fmt.Fprintf(&b, " (%s)", e.Code)
-	}
-	if e.Message != "" {
-		fmt.Fprintf(&b, ": %s", e.Message)
-	}
-	return b.String()
+	return describe(e.Provider+": error event in stream", e.Type, e.Code, e.Message)
 }
 
 // Permanent reports whether repeating the request cannot succeed: an

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"go.opentelemetry.io/otel/metric"
@@ -86,11 +85,7 @@ func New(hc *http.Client, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ollama: Host %w (or host:port)", err)
 	}
-	u, err := url.Parse(host)
-	if err != nil {
-		return nil, fmt.Errorf("ollama: Host %w", err)
-	}
-	obs, err := genai.New(Provider, u, cfg.TracerProvider, cfg.MeterProvider)
+	obs, err := genai.New(Provider, host, cfg.TracerProvider, cfg.MeterProvider)
 	if err != nil {
 		return nil, fmt.Errorf("ollama: %w", err)
 	}

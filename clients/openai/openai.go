@@ -11,7 +11,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/url"
 	"unsafe"
 
 	"go.opentelemetry.io/otel/metric"
@@ -103,11 +102,7 @@ func New(hc *http.Client, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("openai: BaseURL %w", err)
 	}
-	u, err := url.Parse(base)
-	if err != nil {
-		return nil, fmt.Errorf("openai: BaseURL %w", err)
-	}
-	obs, err := genai.New(Provider, u, cfg.TracerProvider, cfg.MeterProvider)
+	obs, err := genai.New(Provider, base, cfg.TracerProvider, cfg.MeterProvider)
 	if err != nil {
 		return nil, fmt.Errorf("openai: %w", err)
 	}

@@ -67,9 +67,14 @@ type Instruments struct {
 	common []attribute.KeyValue
 }
 
-// New returns the Instruments of a client of provider at base, reporting to
-// tp and mp; nil means the global provider.
-func New(provider string, base *url.URL, tp trace.TracerProvider, mp metric.MeterProvider) (*Instruments, error) {
+// New returns the Instruments of a client of provider at base, a URL
+// clients.ParseBaseURL accepted, reporting to tp and mp; nil means the
+// global provider.
+func New(provider, base string, tp trace.TracerProvider, mp metric.MeterProvider) (*Instruments, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, fmt.Errorf("genai: base URL: %w", err)
+	}
 	meter := instrument.Meter(mp, clients.ScopeName)
 	duration, err := meter.Float64Histogram("gen_ai.client.operation.duration",
 		metric.WithUnit("s"),
@@ -89,8 +94,8 @@ func New(provider string, base *url.URL, tp trace.TracerProvider, mp metric.Mete
 	if err != nil {
 		return nil, fmt.Errorf("genai metrics: %w", err)
 	}
-	common := []attribute.KeyValue{semconv.GenAIProviderNameKey.String(provider), semconv.ServerAddress(base.Hostname())}
-	if port := portOf(base); port > 0 {
+	common := []attribute.KeyValue{semconv.GenAIProviderNameKey.String(provider), semconv.ServerAddress(u.Hostname())}
+	if port := portOf(u); port > 0 {
 		common = append(common, semconv.ServerPort(port))
 	}
 	return &Instruments{
