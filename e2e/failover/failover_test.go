@@ -66,8 +66,8 @@ func TestSentinelFailover(t *testing.T) {
 	_, simURL := proctest.StartSimulator(t, bin["simulator"], "-latency", "100ms", "-dim", "8")
 	var workers []*proctest.Process
 	for range 2 {
-		w, _ := proctest.StartWorker(t, bin["worker"], "REDIS_URL="+redisURL, "OPENAI_BASE_URL="+simURL+"/v1",
-			"OLLAMA_HOST="+simURL, "WORKER_CONCURRENCY=4", "WORKER_POLL_INTERVAL=50ms", "LOG_LEVEL=info")
+		w, _ := proctest.StartWorker(t, bin["worker"], proctest.WorkerVars(redisURL, simURL,
+			"WORKER_CONCURRENCY=4", "WORKER_POLL_INTERVAL=50ms", "LOG_LEVEL=info")...)
 		workers = append(workers, w)
 	}
 

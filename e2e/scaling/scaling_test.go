@@ -48,13 +48,8 @@ type worker struct {
 
 func (f *fixture) startWorker(t *testing.T, name string, vars ...string) *worker {
 	t.Helper()
-	p, addr := proctest.StartWorker(t, bin["worker"], append([]string{
-		"REDIS_URL=" + f.redis.URL(),
-		"OPENAI_BASE_URL=" + f.simURL + "/v1",
-		"OLLAMA_HOST=" + f.simURL,
-		"LOG_LEVEL=info",
-		"WORKER_POLL_INTERVAL=50ms",
-	}, vars...)...)
+	p, addr := proctest.StartWorker(t, bin["worker"], proctest.WorkerVars(f.redis.URL(), f.simURL,
+		append([]string{"LOG_LEVEL=info", "WORKER_POLL_INTERVAL=50ms"}, vars...)...)...)
 	w := &worker{name: name, proc: p, addr: addr}
 	w.baseline = w.requests(t)
 	return w

@@ -51,6 +51,13 @@ func StartSimulator(t testing.TB, bin string, args ...string) (*Process, string)
 	return p, raw
 }
 
+// WorkerVars returns the variables that point a worker at the Redis of
+// redisURL and, for both providers, at the simulator whose root URL is
+// simURL (as StartSimulator returns it), followed by vars.
+func WorkerVars(redisURL, simURL string, vars ...string) []string {
+	return append([]string{"REDIS_URL=" + redisURL, "OPENAI_BASE_URL=" + simURL + "/v1", "OLLAMA_HOST=" + simURL}, vars...)
+}
+
 // StartWorker starts the worker binary with Environ(vars...) and HTTP_ADDR
 // on a free port, and waits until its /readyz answers 200 (see
 // healthcheck.WaitReady). It returns the process and the health address.
