@@ -19,20 +19,8 @@ import (
 
 	"github.com/llmq/llmq/breaker"
 	"github.com/llmq/llmq/clients"
+	"github.com/llmq/llmq/internal/testclock"
 )
-
-// clock is a settable clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // syncBuffer is a log destination safe for concurrent writes.
 type syncBuffer struct {
@@ -49,14 +37,14 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 type fixture struct {
 	b      *breaker.Breaker
-	clock  *clock
+	clock  *testclock.Clock
 	log    *syncBuffer
 	reader *sdkmetric.ManualReader
 }
 
 func setup(t *testing.T) fixture {
 	t.Helper()
-	f := fixture{clock: &clock{now: time.Unix(1_700_000_000, 0)}, log: new(syncBuffer), reader: sdkmetric.NewManualReader()}
+	f := fixture{clock: testclock.New(time.Unix(1_700_000_000, 0)), log: new(syncBuffer), reader: sdkmetric.NewManualReader()}
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(f.reader))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	b, err := breaker.New("openai", breaker.Config{
