@@ -1,7 +1,6 @@
 package failover
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -143,16 +142,9 @@ func TestSentinelFailover(t *testing.T) {
 
 func simInputs(t *testing.T, simURL string) int64 {
 	t.Helper()
-	resp, err := http.Get(simURL + "/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var st struct {
 		Inputs int64 `json:"inputs"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
+	proctest.GetJSON(t, http.DefaultClient, simURL+"/stats", &st)
 	return st.Inputs
 }

@@ -3,7 +3,6 @@ package resilience
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -84,15 +83,8 @@ type stats struct {
 
 func (w *worker) stats(t *testing.T) stats {
 	t.Helper()
-	resp, err := http.Get("http://" + w.addr + "/stats")
-	if err != nil {
-		t.Fatalf("%s /stats: %v", w.name, err)
-	}
-	defer resp.Body.Close()
 	var s map[string]stats
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
-		t.Fatalf("%s /stats: %v", w.name, err)
-	}
+	proctest.GetJSON(t, http.DefaultClient, "http://"+w.addr+"/stats", &s)
 	return s["openai"]
 }
 
@@ -247,17 +239,10 @@ type event struct {
 // embedEvents returns the simulator's embedding requests.
 func (f *fixture) embedEvents(t *testing.T) []event {
 	t.Helper()
-	resp, err := http.Get(f.adminURL + "/_sim/events")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var body struct {
 		Events []event `json:"events"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatal(err)
-	}
+	proctest.GetJSON(t, http.DefaultClient, f.adminURL+"/_sim/events", &body)
 	var out []event
 	for _, e := range body.Events {
 		if e.Kind == "request" && e.Path == "/v1/embeddings" {
