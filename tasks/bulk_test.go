@@ -102,16 +102,7 @@ func TestPartialFailure(t *testing.T) {
 				texts[i] += " sim:status=400"
 				bad[i] = true
 			}
-			task, err := tasks.NewEmbedTask(tasks.EmbedPayload{Texts: texts, Job: tt.job})
-			if err != nil {
-				t.Fatal(err)
-			}
-			info := f.enqueue(t, task)
-			info = f.await(t, info.Queue, info.ID, inState(asynq.TaskStateCompleted))
-			res, err := tasks.DecodeEmbedResult(info.Result)
-			if err != nil {
-				t.Fatal(err)
-			}
+			res := f.embed(t, tasks.EmbedPayload{Texts: texts, Job: tt.job})
 			if len(res.Errors) != len(tt.poisoned) {
 				t.Fatalf("%d failed texts, want %d: %+v", len(res.Errors), len(tt.poisoned), res.Errors)
 			}
