@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/llmq/llmq/internal/proctest"
 	"github.com/llmq/llmq/job"
 	"github.com/llmq/llmq/simulator"
 	"github.com/llmq/llmq/tasks"
@@ -246,7 +246,7 @@ func TestExportFollow(t *testing.T) {
 	if _, err := job.Export(ctx, rdb, st, job.ExportOptions{Out: new(bytes.Buffer)}); !errors.Is(err, job.ErrNotFinished) {
 		t.Fatalf("export of a running job without Follow: %v, want ErrNotFinished", err)
 	}
-	out := &lockedBuffer{}
+	out := &proctest.Buffer{} // read while the export writes
 	var errs bytes.Buffer
 	done := startExport(ctx, rdb, st, job.ExportOptions{Out: out, Errors: &errs, Follow: true, Window: 4, PollInterval: 10 * time.Millisecond})
 	time.Sleep(300 * time.Millisecond)
@@ -355,29 +355,4 @@ func waitExport(t *testing.T, done <-chan exportResult, timeout time.Duration, a
 		t.Fatal(r.err)
 	}
 	return r.sum
-}
-
-// lockedBuffer is a bytes.Buffer that the test may read while the export
-// writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Len()
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -128,6 +128,13 @@ func (b *Buffer) String() string {
 	return b.buf.String()
 }
 
+// Len returns the number of bytes written so far.
+func (b *Buffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
+}
+
 // Process is a running command.
 type Process struct {
 	Name   string
