@@ -175,30 +175,29 @@ func (f *fixture) complete(t *testing.T, task *asynq.Task) *asynq.TaskInfo {
 // embed runs an embedding task of p to completion and returns its result.
 func (f *fixture) embed(t *testing.T, p tasks.EmbedPayload) *tasks.EmbedResult {
 	t.Helper()
-	task, err := tasks.NewEmbedTask(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := tasks.DecodeEmbedResult(f.complete(t, task).Result)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return runTask(t, f, p, tasks.NewEmbedTask, tasks.DecodeEmbedResult)
 }
 
 // generate runs a generation task of p to completion and returns its
 // result.
 func (f *fixture) generate(t *testing.T, p tasks.GeneratePayload) *tasks.GenerateResult {
 	t.Helper()
-	task, err := tasks.NewGenerateTask(p)
+	return runTask(t, f, p, tasks.NewGenerateTask, tasks.DecodeGenerateResult)
+}
+
+// runTask runs the task newTask makes of p to completion and returns its
+// result as decode reads it.
+func runTask[P, R any](t *testing.T, f *fixture, p P, newTask func(P, ...asynq.Option) (*asynq.Task, error), decode func([]byte) (R, error)) R {
+	t.Helper()
+	task, err := newTask(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := tasks.DecodeGenerateResult(f.complete(t, task).Result)
+	res, err := decode(f.complete(t, task).Result)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return g
+	return res
 }
 
 func inState(s asynq.TaskState) func(*asynq.TaskInfo) bool {
