@@ -1,7 +1,6 @@
 package breaker_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,44 +17,20 @@ import (
 
 	"github.com/llmq/llmq/breaker"
 	"github.com/llmq/llmq/clients"
+	"github.com/llmq/llmq/internal/proctest"
+	"github.com/llmq/llmq/internal/testclock"
 )
-
-// clock is a settable clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 type fixture struct {
 	b      *breaker.Breaker
-	clock  *clock
-	log    *syncBuffer
+	clock  *testclock.Clock
+	log    *proctest.Buffer // written concurrently
 	reader *sdkmetric.ManualReader
 }
 
 func setup(t *testing.T) fixture {
 	t.Helper()
-	f := fixture{clock: &clock{now: time.Unix(1_700_000_000, 0)}, log: new(syncBuffer), reader: sdkmetric.NewManualReader()}
+	f := fixture{clock: testclock.New(time.Unix(1_700_000_000, 0)), log: new(proctest.Buffer), reader: sdkmetric.NewManualReader()}
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(f.reader))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	b, err := breaker.New("openai", breaker.Config{

@@ -3,8 +3,29 @@ package config
 import (
 	"bytes"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+)
+
+// logVars and telemetryVars are the variables, with their defaults, of
+// the Log and Telemetry parts, which end the commands' lists.
+var (
+	logVars = [][2]string{
+		{"LOG_LEVEL", "info"},
+		{"LOG_FORMAT", "text"},
+	}
+	telemetryVars = [][2]string{
+		{"OTEL_SERVICE_NAME", "(unset)"},
+		{"OTEL_TRACES_EXPORTER", "(unset)"},
+		{"OTEL_METRICS_EXPORTER", "(unset)"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "(unset)"},
+		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "(unset)"},
+		{"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "(unset)"},
+		{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"},
+		{"OTEL_TRACES_SAMPLER", "parentbased_always_on"},
+		{"OTEL_TRACES_SAMPLER_ARG", "(unset)"},
+	}
 )
 
 func TestUsage(t *testing.T) {
@@ -14,7 +35,7 @@ func TestUsage(t *testing.T) {
 		want [][2]string // variable, default
 	}{
 		{
-			"worker", WorkerEnv{}, [][2]string{
+			"worker", WorkerEnv{}, slices.Concat([][2]string{
 				{"REDIS_URL", "redis://127.0.0.1:6379/0"},
 				{"REDIS_PASSWORD", "(secret)"},
 				{"OPENAI_BASE_URL", "https://api.openai.com/v1"},
@@ -53,40 +74,18 @@ func TestUsage(t *testing.T) {
 				{"PROVIDER_MAX_WAIT", "1s"},
 				{"DEFERRAL_PATIENCE", "30m"},
 				{"REDIS_SETTLE_WAIT", "20s"},
-				{"LOG_LEVEL", "info"},
-				{"LOG_FORMAT", "text"},
-				{"OTEL_SERVICE_NAME", "(unset)"},
-				{"OTEL_TRACES_EXPORTER", "(unset)"},
-				{"OTEL_METRICS_EXPORTER", "(unset)"},
-				{"OTEL_EXPORTER_OTLP_ENDPOINT", "(unset)"},
-				{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "(unset)"},
-				{"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "(unset)"},
-				{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"},
-				{"OTEL_TRACES_SAMPLER", "parentbased_always_on"},
-				{"OTEL_TRACES_SAMPLER_ARG", "(unset)"},
-			},
+			}, logVars, telemetryVars),
 		},
 		{
-			"enqueue pointer", &EnqueueEnv{}, [][2]string{
+			"enqueue pointer", &EnqueueEnv{}, slices.Concat([][2]string{
 				{"REDIS_URL", "redis://127.0.0.1:6379/0"},
 				{"REDIS_PASSWORD", "(secret)"},
 				{"RESULT_RETENTION", "24h"},
 				{"GENERATION_PROVIDER", "openai"},
-				{"LOG_LEVEL", "info"},
-				{"LOG_FORMAT", "text"},
-				{"OTEL_SERVICE_NAME", "(unset)"},
-				{"OTEL_TRACES_EXPORTER", "(unset)"},
-				{"OTEL_METRICS_EXPORTER", "(unset)"},
-				{"OTEL_EXPORTER_OTLP_ENDPOINT", "(unset)"},
-				{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "(unset)"},
-				{"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "(unset)"},
-				{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"},
-				{"OTEL_TRACES_SAMPLER", "parentbased_always_on"},
-				{"OTEL_TRACES_SAMPLER_ARG", "(unset)"},
-			},
+			}, logVars, telemetryVars),
 		},
 		{
-			"dashboard", DashboardEnv{}, [][2]string{
+			"dashboard", DashboardEnv{}, slices.Concat([][2]string{
 				{"REDIS_URL", "redis://127.0.0.1:6379/0"},
 				{"REDIS_PASSWORD", "(secret)"},
 				{"DASHBOARD_ADDR", ":8081"},
@@ -96,9 +95,7 @@ func TestUsage(t *testing.T) {
 				{"DASHBOARD_PASSWORD", "(secret)"},
 				{"DASHBOARD_TLS_CERT_FILE", "(unset)"},
 				{"DASHBOARD_TLS_KEY_FILE", "(unset)"},
-				{"LOG_LEVEL", "info"},
-				{"LOG_FORMAT", "text"},
-			},
+			}, logVars),
 		},
 		{"part", Results{}, [][2]string{{"RESULT_RETENTION", "24h"}}},
 	}

@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net/http"
@@ -9,32 +8,17 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 
+	"github.com/llmq/llmq/internal/proctest"
 	"github.com/llmq/llmq/internal/redistest"
 )
 
 // logBuffer collects log lines from the server's goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer struct{ proctest.Buffer }
 
 func (l *logBuffer) count(msg string) int {
 	return strings.Count(l.String(), `msg="`+msg+`"`)

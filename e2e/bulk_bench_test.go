@@ -51,8 +51,7 @@ func newBenchEnv(b *testing.B, dim int) *benchEnv {
 // the returned stop is called.
 func (e *benchEnv) startWorker(b *testing.B, vars ...string) (stop func()) {
 	b.Helper()
-	p, _ := proctest.StartWorker(b, bin["worker"], append([]string{"REDIS_URL=" + e.redis.URL(), "LOG_LEVEL=warn",
-		"OPENAI_BASE_URL=" + e.simURL + "/v1", "OLLAMA_HOST=" + e.simURL}, vars...)...)
+	p, _ := proctest.StartWorker(b, bin["worker"], proctest.WorkerVars(e.redis.URL(), e.simURL, append([]string{"LOG_LEVEL=warn"}, vars...)...)...)
 	return func() {
 		if !p.Exited() {
 			p.Signal(b, os.Kill)

@@ -171,7 +171,7 @@ type simStats struct {
 func (s *sim) stats(t *testing.T) simStats {
 	t.Helper()
 	var st simStats
-	getJSON(t, s.client, s.url+"/stats", &st)
+	proctest.GetJSON(t, s.client, s.url+"/stats", &st)
 	st.Connections -= s.dials.Load()
 	return st
 }
@@ -202,23 +202,8 @@ type poolStats struct {
 func (w *worker) stats(t *testing.T) map[string]poolStats {
 	t.Helper()
 	var st map[string]poolStats
-	getJSON(t, &http.Client{Timeout: 5 * time.Second}, "http://"+w.addr+"/stats", &st)
+	proctest.GetJSON(t, &http.Client{Timeout: 5 * time.Second}, "http://"+w.addr+"/stats", &st)
 	return st
-}
-
-func getJSON(t *testing.T, c *http.Client, u string, v any) {
-	t.Helper()
-	resp, err := c.Get(u)
-	if err != nil {
-		t.Fatalf("GET %s: %v", u, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", u, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		t.Fatalf("GET %s: decode: %v", u, err)
-	}
 }
 
 // writeJSONL writes one JSON line per value to name in the scratch

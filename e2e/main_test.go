@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"testing"
 
 	"github.com/llmq/llmq/internal/proctest"
@@ -13,5 +12,5 @@ import (
 var bin map[string]string
 
 func TestMain(m *testing.M) {
-	os.Exit(proctest.Run(m, &bin, "worker", "enqueue", "simulator", "demo"))
+	proctest.Main(m, &bin, "worker", "enqueue", "simulator", "demo")
 }

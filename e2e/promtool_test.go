@@ -1,36 +1,17 @@
 package e2e
 
 import (
-	"github.com/llmq/llmq/internal/proctest"
-
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
-)
 
-// promtool returns the promtool that scripts/ensure-promtool finds (or
-// installs).
-func promtool(t *testing.T) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "../scripts/ensure-promtool").Output()
-	if err != nil {
-		t.Fatalf("scripts/ensure-promtool: %v\n%s", err, out)
-	}
-	first, _, _ := strings.Cut(string(out), "\n")
-	path, ok := strings.CutPrefix(first, "promtool: ")
-	if !ok {
-		t.Fatalf("scripts/ensure-promtool printed %q", out)
-	}
-	return path
-}
+	"github.com/llmq/llmq/internal/proctest"
+	"github.com/llmq/llmq/internal/promtooltest"
+)
 
 // TestWorkerMetricsPassPromtool runs a job through a worker and checks
 // its /metrics with promtool check metrics: the format and Prometheus'
@@ -38,7 +19,7 @@ func promtool(t *testing.T) string {
 // llmq's own are there.
 func TestWorkerMetricsPassPromtool(t *testing.T) {
 	t.Parallel()
-	pt := promtool(t)
+	pt := promtooltest.Path(t)
 	f := setup(t)
 	s := f.startSimulator(t, false, "-dim", "8")
 	w := f.startWorker(t,

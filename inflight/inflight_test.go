@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/llmq/llmq/inflight"
+	"github.com/llmq/llmq/internal/testclock"
 )
 
 // saturating is an HTTP server that serves capacity requests at a time,
@@ -108,21 +109,8 @@ func TestConverges(t *testing.T) {
 	}
 }
 
-// clock is a settable clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // round runs one round of calls at the limit, each taking rtt.
-func round(t *testing.T, l *inflight.Limiter, c *clock, rtt time.Duration, o inflight.Outcome) {
+func round(t *testing.T, l *inflight.Limiter, c *testclock.Clock, rtt time.Duration, o inflight.Outcome) {
 	t.Helper()
 	n := l.Limit()
 	releases := make([]func(inflight.Outcome), n)
@@ -142,7 +130,7 @@ func round(t *testing.T, l *inflight.Limiter, c *clock, rtt time.Duration, o inf
 // TestGradient: flat latency grows the limit, rising latency and
 // overload shrink it, and it stays within its bounds.
 func TestGradient(t *testing.T) {
-	c := &clock{now: time.Unix(1_700_000_000, 0)}
+	c := testclock.New(time.Unix(1_700_000_000, 0))
 	l, err := inflight.New(inflight.Config{Min: 2, Max: 64, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +179,7 @@ func TestFixed(t *testing.T) {
 		{"overload", 10 * time.Millisecond, inflight.Overload},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &clock{now: time.Unix(1_700_000_000, 0)}
+			c := testclock.New(time.Unix(1_700_000_000, 0))
 			l, err := inflight.New(inflight.Config{Min: 8, Max: 8, Initial: 8, Now: c.Now})
 			if err != nil {
 				t.Fatal(err)

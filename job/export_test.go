@@ -11,8 +11,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +20,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/llmq/llmq/internal/proctest"
 	"github.com/llmq/llmq/job"
 	"github.com/llmq/llmq/simulator"
 	"github.com/llmq/llmq/tasks"
@@ -49,15 +50,7 @@ func corpus(t *testing.T, n int) (path string, ids, texts []string) {
 
 // sameBits reports whether got has exactly the bits of want.
 func sameBits(got, want []float32) bool {
-	if len(got) != len(want) {
-		return false
-	}
-	for i := range got {
-		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-			return false
-		}
-	}
-	return true
+	return slices.EqualFunc(got, want, func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) })
 }
 
 func decodeB64(t *testing.T, s string) []float32 {
@@ -253,17 +246,9 @@ func TestExportFollow(t *testing.T) {
 	if _, err := job.Export(ctx, rdb, st, job.ExportOptions{Out: new(bytes.Buffer)}); !errors.Is(err, job.ErrNotFinished) {
 		t.Fatalf("export of a running job without Follow: %v, want ErrNotFinished", err)
 	}
-	out := &lockedBuffer{}
+	out := &proctest.Buffer{} // read while the export writes
 	var errs bytes.Buffer
-	type result struct {
-		sum *job.ExportSummary
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		s, err := job.Export(ctx, rdb, st, job.ExportOptions{Out: out, Errors: &errs, Follow: true, Window: 4, PollInterval: 10 * time.Millisecond})
-		done <- result{s, err}
-	}()
+	done := startExport(ctx, rdb, st, job.ExportOptions{Out: out, Errors: &errs, Follow: true, Window: 4, PollInterval: 10 * time.Millisecond})
 	time.Sleep(300 * time.Millisecond)
 	select {
 	case r := <-done:
@@ -276,17 +261,9 @@ func TestExportFollow(t *testing.T) {
 	if err := insp.UnpauseQueue(tasks.QueueEmbeddings); err != nil {
 		t.Fatal(err)
 	}
-	var r result
-	select {
-	case r = <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("export did not return after the job finished")
-	}
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	if r.sum.Results != 20 || r.sum.Failed != 1 {
-		t.Errorf("export %+v, want 20 results and 1 failed", r.sum)
+	exp := waitExport(t, done, 20*time.Second, "after the job finished")
+	if exp.Results != 20 || exp.Failed != 1 {
+		t.Errorf("export %+v, want 20 results and 1 failed", exp)
 	}
 	var gotIDs []string
 	var vecs [][]float32
@@ -322,15 +299,7 @@ func TestExportFollowCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errs bytes.Buffer
-	type result struct {
-		sum *job.ExportSummary
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		s, err := job.Export(ctx, rdb, st, job.ExportOptions{Out: &out, Errors: &errs, Follow: true, PollInterval: 10 * time.Millisecond})
-		done <- result{s, err}
-	}()
+	done := startExport(ctx, rdb, st, job.ExportOptions{Out: &out, Errors: &errs, Follow: true, PollInterval: 10 * time.Millisecond})
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if st, err := job.GetStatus(ctx, rdb, sum.ID); err != nil {
 			t.Fatal(err)
@@ -345,44 +314,45 @@ func TestExportFollowCancel(t *testing.T) {
 	if _, err := job.Cancel(ctx, rdb, sum.ID, job.ReasonCancelled); err != nil {
 		t.Fatal(err)
 	}
-	var r result
+	exp := waitExport(t, done, 15*time.Second, "after the cancelled job finished")
+	if exp.Results != 4 || exp.Failed != 8 {
+		t.Errorf("export %+v, want the 4 running items done and 8 cancelled", exp)
+	}
+	if n := strings.Count(errs.String(), job.CancelledMessage); n != exp.Failed {
+		t.Errorf("%d of %d failed items cancelled: %s", n, exp.Failed, errs.String())
+	}
+}
+
+// exportResult is what job.Export returned.
+type exportResult struct {
+	sum *job.ExportSummary
+	err error
+}
+
+// startExport runs job.Export in the background; its result comes on the
+// channel.
+func startExport(ctx context.Context, rdb redis.UniversalClient, st *job.Status, opts job.ExportOptions) <-chan exportResult {
+	done := make(chan exportResult, 1)
+	go func() {
+		s, err := job.Export(ctx, rdb, st, opts)
+		done <- exportResult{s, err}
+	}()
+	return done
+}
+
+// waitExport waits up to timeout for the export started by startExport and
+// returns its summary. It fails the test, saying the export did not return
+// after what, if it has not returned by then, or if it failed.
+func waitExport(t *testing.T, done <-chan exportResult, timeout time.Duration, after string) *job.ExportSummary {
+	t.Helper()
+	var r exportResult
 	select {
 	case r = <-done:
-	case <-time.After(15 * time.Second):
-		t.Fatal("export did not return after the cancelled job finished")
+	case <-time.After(timeout):
+		t.Fatal("export did not return " + after)
 	}
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	if r.sum.Results != 4 || r.sum.Failed != 8 {
-		t.Errorf("export %+v, want the 4 running items done and 8 cancelled", r.sum)
-	}
-	if n := strings.Count(errs.String(), job.CancelledMessage); n != r.sum.Failed {
-		t.Errorf("%d of %d failed items cancelled: %s", n, r.sum.Failed, errs.String())
-	}
-}
-
-// lockedBuffer is a bytes.Buffer that the test may read while the export
-// writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Len()
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	return r.sum
 }

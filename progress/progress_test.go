@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llmq/llmq/internal/testclock"
 )
 
 func TestLine(t *testing.T) {
@@ -30,11 +32,6 @@ func TestLine(t *testing.T) {
 	}
 }
 
-// clock is a manual time source.
-type clock struct{ now time.Time }
-
-func (c *clock) Now() time.Time { return c.now }
-
 func TestMeter(t *testing.T) {
 	tests := []struct {
 		name string
@@ -57,16 +54,16 @@ func TestMeter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			c := &clock{now: time.Unix(1000, 0)}
+			c := testclock.New(time.Unix(1000, 0))
 			m := New(&buf, "embed", tt.tty)
 			m.now = c.Now
 			m.Set(0, 100)
-			c.now = c.now.Add(time.Second)
+			c.Advance(time.Second)
 			m.Set(10, 100) // drawn on a terminal; within the plain interval otherwise
-			c.now = c.now.Add(5 * time.Second)
+			c.Advance(5 * time.Second)
 			m.Set(60, 100)
 			m.Printf("note\n")
-			c.now = c.now.Add(4 * time.Second)
+			c.Advance(4 * time.Second)
 			m.Set(100, 100)
 			m.Done()
 			m.Done()

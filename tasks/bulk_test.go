@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -68,16 +69,9 @@ func (l *jobLog) releasedOf(j tasks.JobRef) int {
 	return l.released[l.key(j)]
 }
 
+// sameVector reports whether got has exactly the bits of want.
 func sameVector(got, want []float32) bool {
-	if len(got) != len(want) {
-		return false
-	}
-	for i := range got {
-		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-			return false
-		}
-	}
-	return true
+	return slices.EqualFunc(got, want, func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) })
 }
 
 // TestPartialFailure sends batches with poisoned texts: the provider
@@ -108,16 +102,7 @@ func TestPartialFailure(t *testing.T) {
 				texts[i] += " sim:status=400"
 				bad[i] = true
 			}
-			task, err := tasks.NewEmbedTask(tasks.EmbedPayload{Texts: texts, Job: tt.job})
-			if err != nil {
-				t.Fatal(err)
-			}
-			info := f.enqueue(t, task)
-			info = f.await(t, info.Queue, info.ID, inState(asynq.TaskStateCompleted))
-			res, err := tasks.DecodeEmbedResult(info.Result)
-			if err != nil {
-				t.Fatal(err)
-			}
+			res := f.embed(t, tasks.EmbedPayload{Texts: texts, Job: tt.job})
 			if len(res.Errors) != len(tt.poisoned) {
 				t.Fatalf("%d failed texts, want %d: %+v", len(res.Errors), len(tt.poisoned), res.Errors)
 			}

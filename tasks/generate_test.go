@@ -62,16 +62,7 @@ func TestGenerateOpenAI(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			task, err := tasks.NewGenerateTask(tt.payload)
-			if err != nil {
-				t.Fatal(err)
-			}
-			info := f.enqueue(t, task)
-			info = f.await(t, info.Queue, info.ID, inState(asynq.TaskStateCompleted))
-			g, err := tasks.DecodeGenerateResult(info.Result)
-			if err != nil {
-				t.Fatal(err)
-			}
+			g := f.generate(t, tt.payload)
 			want := simulator.Answer(tt.model, tt.prompt, 0, tt.tokens)
 			if g.Text != want || g.FinishReason != tt.finish || g.Model != tt.model || g.Provider != "openai" {
 				t.Errorf("result %+v\nwant text %q, finish %q, model %q", g, want, tt.finish, tt.model)

@@ -45,16 +45,7 @@ func TestRawTaskTextLimit(t *testing.T) {
 	}
 	t.Run("among others", func(t *testing.T) {
 		before := f.sim.Stats().Inputs
-		task, err := tasks.NewEmbedTask(tasks.EmbedPayload{Texts: []string{"before", over, "after"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		info := f.enqueue(t, task)
-		info = f.await(t, info.Queue, info.ID, inState(asynq.TaskStateCompleted))
-		res, err := tasks.DecodeEmbedResult(info.Result)
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := f.embed(t, tasks.EmbedPayload{Texts: []string{"before", over, "after"}})
 		if e := res.Err(1); e == nil || !strings.Contains(e.Reason, "not sent") || res.Vectors[0] == nil || res.Vectors[2] == nil {
 			t.Errorf("result errors %+v; want text 1 refused, 0 and 2 embedded", res.Errors)
 		}

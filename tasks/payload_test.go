@@ -12,26 +12,17 @@ import (
 	"github.com/llmq/llmq/clients"
 )
 
-func TestEmbedPayloadValidate(t *testing.T) {
-	many := make([]string, MaxEmbedInputs+1)
-	for i := range many {
-		many[i] = "x"
-	}
-	tests := []struct {
-		name    string
-		p       EmbedPayload
-		wantErr string // "" for valid
-	}{
-		{"one text", EmbedPayload{Texts: []string{"a"}}, ""},
-		{"ollama with ids", EmbedPayload{Provider: "ollama", Texts: []string{"a", "b"}, IDs: []string{"1", "2"}}, ""},
-		{"max texts", EmbedPayload{Texts: many[:MaxEmbedInputs]}, ""},
-		{"no texts", EmbedPayload{}, "no texts"},
-		{"too many texts", EmbedPayload{Texts: many}, "at most 2048"},
-		{"empty text", EmbedPayload{Texts: []string{"a", ""}}, "text 1 is empty"},
-		{"ids mismatch", EmbedPayload{Texts: []string{"a"}, IDs: []string{"1", "2"}}, "2 ids for 1 texts"},
-		{"unknown provider", EmbedPayload{Provider: "acme", Texts: []string{"a"}}, `unknown provider "acme"`},
-		{"negative dimensions", EmbedPayload{Texts: []string{"a"}, Dimensions: -1}, "negative dimensions"},
-	}
+// validateTest is a payload and what its Validate says of it.
+type validateTest struct {
+	name    string
+	p       interface{ Validate() error }
+	wantErr string // "" for valid
+}
+
+// testValidate runs each test's Validate: nil where wantErr is "", else
+// ErrInvalidPayload with wantErr in its message.
+func testValidate(t *testing.T, tests []validateTest) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.p.Validate()
@@ -48,12 +39,27 @@ func TestEmbedPayloadValidate(t *testing.T) {
 	}
 }
 
+func TestEmbedPayloadValidate(t *testing.T) {
+	many := make([]string, MaxEmbedInputs+1)
+	for i := range many {
+		many[i] = "x"
+	}
+	tests := []validateTest{
+		{"one text", EmbedPayload{Texts: []string{"a"}}, ""},
+		{"ollama with ids", EmbedPayload{Provider: "ollama", Texts: []string{"a", "b"}, IDs: []string{"1", "2"}}, ""},
+		{"max texts", EmbedPayload{Texts: many[:MaxEmbedInputs]}, ""},
+		{"no texts", EmbedPayload{}, "no texts"},
+		{"too many texts", EmbedPayload{Texts: many}, "at most 2048"},
+		{"empty text", EmbedPayload{Texts: []string{"a", ""}}, "text 1 is empty"},
+		{"ids mismatch", EmbedPayload{Texts: []string{"a"}, IDs: []string{"1", "2"}}, "2 ids for 1 texts"},
+		{"unknown provider", EmbedPayload{Provider: "acme", Texts: []string{"a"}}, `unknown provider "acme"`},
+		{"negative dimensions", EmbedPayload{Texts: []string{"a"}, Dimensions: -1}, "negative dimensions"},
+	}
+	testValidate(t, tests)
+}
+
 func TestGeneratePayloadValidate(t *testing.T) {
-	tests := []struct {
-		name    string
-		p       GeneratePayload
-		wantErr string
-	}{
+	tests := []validateTest{
 		{"prompt", GeneratePayload{Prompt: "hi"}, ""},
 		{"chat", GeneratePayload{Messages: []clients.Message{{Role: "user", Content: "hi"}}}, ""},
 		{"nothing", GeneratePayload{}, "neither prompt nor messages"},
@@ -70,20 +76,7 @@ func TestGeneratePayloadValidate(t *testing.T) {
 		{"body not JSON", GeneratePayload{Endpoint: EndpointChat, Body: json.RawMessage(`{"a":`)}, "not a JSON object"},
 		{"body with prompt", GeneratePayload{Endpoint: EndpointChat, Body: json.RawMessage(`{}`), Prompt: "x"}, "comes alone"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.p.Validate()
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			if !errors.Is(err, ErrInvalidPayload) || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Validate() = %v, want ErrInvalidPayload containing %q", err, tt.wantErr)
-			}
-		})
-	}
+	testValidate(t, tests)
 }
 
 func TestNewTaskIDIsContentAddressed(t *testing.T) {

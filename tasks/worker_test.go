@@ -165,6 +165,41 @@ func awaitTask(t *testing.T, insp *asynq.Inspector, queue, id string, timeout ti
 	}
 }
 
+// complete enqueues task and waits until it has completed.
+func (f *fixture) complete(t *testing.T, task *asynq.Task) *asynq.TaskInfo {
+	t.Helper()
+	info := f.enqueue(t, task)
+	return f.await(t, info.Queue, info.ID, inState(asynq.TaskStateCompleted))
+}
+
+// embed runs an embedding task of p to completion and returns its result.
+func (f *fixture) embed(t *testing.T, p tasks.EmbedPayload) *tasks.EmbedResult {
+	t.Helper()
+	return runTask(t, f, p, tasks.NewEmbedTask, tasks.DecodeEmbedResult)
+}
+
+// generate runs a generation task of p to completion and returns its
+// result.
+func (f *fixture) generate(t *testing.T, p tasks.GeneratePayload) *tasks.GenerateResult {
+	t.Helper()
+	return runTask(t, f, p, tasks.NewGenerateTask, tasks.DecodeGenerateResult)
+}
+
+// runTask runs the task newTask makes of p to completion and returns its
+// result as decode reads it.
+func runTask[P, R any](t *testing.T, f *fixture, p P, newTask func(P, ...asynq.Option) (*asynq.Task, error), decode func([]byte) (R, error)) R {
+	t.Helper()
+	task, err := newTask(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := decode(f.complete(t, task).Result)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 func inState(s asynq.TaskState) func(*asynq.TaskInfo) bool {
 	return func(i *asynq.TaskInfo) bool { return i.State == s }
 }
@@ -225,16 +260,7 @@ func TestGenerateTaskCompletes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			task, err := tasks.NewGenerateTask(tt.payload)
-			if err != nil {
-				t.Fatal(err)
-			}
-			info := f.enqueue(t, task)
-			info = f.await(t, info.Queue, info.ID, inState(asynq.TaskStateCompleted))
-			g, err := tasks.DecodeGenerateResult(info.Result)
-			if err != nil {
-				t.Fatal(err)
-			}
+			g := f.generate(t, tt.payload)
 			if want := strings.Join(simulator.Completion(tt.input, simulator.DefaultTokens), ""); g.Text != want {
 				t.Errorf("text = %q, want %q", g.Text, want)
 			}
@@ -387,8 +413,7 @@ func TestResultIsCompact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info := f.enqueue(t, task)
-	info = f.await(t, info.Queue, info.ID, inState(asynq.TaskStateCompleted))
+	info := f.complete(t, task)
 	vectorBytes := 4 * testDim * len(texts)
 	if len(info.Result) < vectorBytes || len(info.Result) > vectorBytes+64 {
 		t.Errorf("result is %d bytes, want %d plus a header under 64", len(info.Result), vectorBytes)

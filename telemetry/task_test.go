@@ -118,6 +118,25 @@ func (p *pipeline) send(t *testing.T, texts []string, opts ...asynq.Option) stri
 	return info.ID
 }
 
+// sendBatch enqueues one single-text embedding task per text with the
+// headers of batch, the PRODUCER span of ctx, and returns their IDs.
+func (p *pipeline) sendBatch(ctx context.Context, t *testing.T, batch *telemetry.Send, texts ...string) []string {
+	t.Helper()
+	var ids []string
+	for _, text := range texts {
+		task, err := tasks.NewEmbedTaskWithHeaders(tasks.EmbedPayload{Texts: []string{text}}, batch.Headers())
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := p.client.EnqueueContext(ctx, task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, info.ID)
+	}
+	return ids
+}
+
 // await waits until the consumer span of task id has ended.
 func (p *pipeline) await(t *testing.T, id string) sdktrace.ReadOnlySpan {
 	t.Helper()
@@ -206,18 +225,7 @@ func TestTaskTrace(t *testing.T) {
 func TestBatchTrace(t *testing.T) {
 	p := startPipeline(t)
 	ctx, s := p.producer.StartBatch(t.Context(), tasks.TypeEmbed, 2)
-	var ids []string
-	for _, text := range []string{"batch text one", "batch text two"} {
-		task, err := tasks.NewEmbedTaskWithHeaders(tasks.EmbedPayload{Texts: []string{text}}, s.Headers())
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := p.client.EnqueueContext(ctx, task)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, info.ID)
-	}
+	ids := p.sendBatch(ctx, t, s, "batch text one", "batch text two")
 	s.End(nil, nil)
 	batch := trace.SpanContextFromContext(ctx)
 	for _, id := range ids {
@@ -321,29 +329,23 @@ func TestTaskOutcomes(t *testing.T) {
 
 // dataPointAttributes returns the attribute sets of a metric's points.
 func dataPointAttributes(data metricdata.Aggregation) []attribute.Set {
+	return append(pointAttributes[int64](data), pointAttributes[float64](data)...)
+}
+
+// pointAttributes returns the attribute sets of the points of data when
+// it is a sum, gauge or histogram of N, else nil.
+func pointAttributes[N int64 | float64](data metricdata.Aggregation) []attribute.Set {
 	var out []attribute.Set
 	switch d := data.(type) {
-	case metricdata.Sum[int64]:
+	case metricdata.Sum[N]:
 		for _, dp := range d.DataPoints {
 			out = append(out, dp.Attributes)
 		}
-	case metricdata.Sum[float64]:
+	case metricdata.Gauge[N]:
 		for _, dp := range d.DataPoints {
 			out = append(out, dp.Attributes)
 		}
-	case metricdata.Gauge[int64]:
-		for _, dp := range d.DataPoints {
-			out = append(out, dp.Attributes)
-		}
-	case metricdata.Gauge[float64]:
-		for _, dp := range d.DataPoints {
-			out = append(out, dp.Attributes)
-		}
-	case metricdata.Histogram[int64]:
-		for _, dp := range d.DataPoints {
-			out = append(out, dp.Attributes)
-		}
-	case metricdata.Histogram[float64]:
+	case metricdata.Histogram[N]:
 		for _, dp := range d.DataPoints {
 			out = append(out, dp.Attributes)
 		}
@@ -371,17 +373,7 @@ func TestMessagingConventions(t *testing.T) {
 		}
 	}
 	ctx, b := p.producer.StartBatchTo(t.Context(), tasks.QueueEmbeddings, tasks.TypeEmbed, 2)
-	for _, text := range []string{"batch one", "batch two"} {
-		task, err := tasks.NewEmbedTaskWithHeaders(tasks.EmbedPayload{Texts: []string{text}}, b.Headers())
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := p.client.EnqueueContext(ctx, task)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, info.ID)
-	}
+	ids = append(ids, p.sendBatch(ctx, t, b, "batch one", "batch two")...)
 	b.End(nil, nil)
 	if len(ids) != 3 {
 		t.Fatalf("%d tasks enqueued, want 3 (one was already queued)", len(ids))

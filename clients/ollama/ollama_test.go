@@ -34,16 +34,9 @@ func setup(t *testing.T, simCfg simulator.Config, httpCfg clients.Config) *fixtu
 	sim := simulator.New(simCfg)
 	ts := simulator.Start(sim, false)
 	t.Cleanup(ts.Close)
-	hc, stats, err := clients.NewHTTPClient(httpCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(hc.CloseIdleConnections)
-	c, err := ollama.New(hc, ollama.Config{Host: ts.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &fixture{sim: sim, hc: hc, stats: stats, client: c}
+	f := &fixture{sim: sim}
+	f.client, f.hc, f.stats = newClient(t, ts.URL, httpCfg)
+	return f
 }
 
 // serve starts a plain test server with h and returns a client for it.
@@ -51,16 +44,24 @@ func serve(t *testing.T, h http.HandlerFunc) *ollama.Client {
 	t.Helper()
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
-	hc, _, err := clients.NewHTTPClient(clients.Config{})
+	c, _, _ := newClient(t, ts.URL, clients.Config{})
+	return c
+}
+
+// newClient builds a pooled client with httpCfg, closed when the test
+// ends, and an ollama.Client on it for host.
+func newClient(t *testing.T, host string, httpCfg clients.Config) (*ollama.Client, *http.Client, *clients.Stats) {
+	t.Helper()
+	hc, stats, err := clients.NewHTTPClient(httpCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(hc.CloseIdleConnections)
-	c, err := ollama.New(hc, ollama.Config{Host: ts.URL})
+	c, err := ollama.New(hc, ollama.Config{Host: host})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return c, hc, stats
 }
 
 func TestEmbed(t *testing.T) {

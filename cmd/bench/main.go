@@ -22,27 +22,15 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/llmq/llmq/bench"
-	"github.com/llmq/llmq/internal/version"
+	"github.com/llmq/llmq/internal/service"
 )
 
 func main() {
-	if version.Requested(os.Args[1:]) {
-		version.Print(os.Stdout, "bench")
-		return
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := run(ctx, os.Args, os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
-		os.Exit(1)
-	}
+	service.MainError("bench", func(ctx context.Context) error { return run(ctx, os.Args, os.Stdout, os.Stderr) })
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -418,16 +419,9 @@ func (d *demo) verify(texts [][2]string) (string, error) {
 	return fmt.Sprintf("%d vectors", n), nil
 }
 
+// sameBits reports whether a has exactly the bits of b.
 func sameBits(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
-			return false
-		}
-	}
-	return true
+	return slices.EqualFunc(a, b, func(x, y float32) bool { return math.Float32bits(x) == math.Float32bits(y) })
 }
 
 // stopWorker sends SIGTERM and waits for a clean exit.

@@ -331,7 +331,7 @@ func export(ctx context.Context, rdb redis.UniversalClient, env *environment, st
 
 // statusCommand is "enqueue status JOB".
 type statusCommand struct {
-	id     string
+	oneJob
 	wait   bool
 	asJSON bool
 }
@@ -341,14 +341,6 @@ func (c *statusCommand) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.asJSON, "json", false, "print the status as one JSON object")
 }
 
-func (c *statusCommand) setArgs(args []string) error {
-	if len(args) != 1 {
-		return errors.New("want one job ID")
-	}
-	c.id = args[0]
-	return nil
-}
-
 // jobStatus returns the job's status now or, with wait, once it finished.
 func jobStatus(ctx context.Context, rdb redis.UniversalClient, env *environment, id string, wait bool) (*job.Status, error) {
 	if wait {
@@ -356,8 +348,6 @@ func jobStatus(ctx context.Context, rdb redis.UniversalClient, env *environment,
 	}
 	return job.GetStatus(ctx, rdb, id)
 }
-
-func (c *statusCommand) check() error { return job.CheckID(c.id) }
 
 func (c *statusCommand) run(ctx context.Context, env *environment) error {
 	rdb, err := connect(ctx, env)
@@ -412,7 +402,7 @@ func printStatus(w io.Writer, st *job.Status) {
 
 // resultsCommand is "enqueue results JOB".
 type resultsCommand struct {
-	id     string
+	oneJob
 	out    string
 	errors string
 	format string
@@ -428,16 +418,8 @@ func (c *resultsCommand) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.del, "delete", false, "after a complete export, delete the job and its results from Redis")
 }
 
-func (c *resultsCommand) setArgs(args []string) error {
-	if len(args) != 1 {
-		return errors.New("want one job ID")
-	}
-	c.id = args[0]
-	return nil
-}
-
 func (c *resultsCommand) check() error {
-	if err := job.CheckID(c.id); err != nil {
+	if err := c.oneJob.check(); err != nil {
 		return err
 	}
 	return checkFormat(c.format)

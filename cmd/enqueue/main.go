@@ -21,14 +21,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9/logging"
 
 	"github.com/llmq/llmq/config"
-	"github.com/llmq/llmq/internal/version"
+	"github.com/llmq/llmq/internal/service"
 	"github.com/llmq/llmq/telemetry"
 )
 
@@ -40,17 +38,12 @@ const (
 )
 
 func main() {
-	if version.Requested(os.Args[1:]) {
-		version.Print(os.Stdout, "enqueue")
-		return
-	}
-	// go-redis logs its own dial retries; the error that matters reaches
-	// the user once, through the call that failed.
-	logging.Disable()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	service.Main("enqueue", func(ctx context.Context) int {
+		// go-redis logs its own dial retries; the error that matters
+		// reaches the user once, through the call that failed.
+		logging.Disable()
+		return run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	})
 }
 
 const usage = `Usage:

@@ -35,27 +35,17 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/llmq/llmq/internal/version"
+	"github.com/llmq/llmq/internal/service"
 	"github.com/llmq/llmq/simulator"
 )
 
 func main() {
-	if version.Requested(os.Args[1:]) {
-		version.Print(os.Stdout, "simulator")
-		return
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "simulator:", err)
-		os.Exit(1)
-	}
+	service.MainError("simulator", func(ctx context.Context) error {
+		return run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	})
 }
 
 // shutdownTimeout bounds the wait for requests in flight at shutdown.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"testing"
 
 	"github.com/llmq/llmq/internal/proctest"
@@ -14,5 +13,5 @@ var bin map[string]string
 // tests run with it): the tests here run them as processes, and fail when
 // one reports a data race.
 func TestMain(m *testing.M) {
-	os.Exit(proctest.Run(m, &bin, "worker", "enqueue"))
+	proctest.Main(m, &bin, "worker", "enqueue")
 }

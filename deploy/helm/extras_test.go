@@ -11,6 +11,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/llmq/llmq/internal/promtooltest"
 )
 
 // checkExtras checks the all-options render's service account, private
@@ -90,29 +92,13 @@ func TestPrometheusRule(t *testing.T) {
 	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.CommandContext(t.Context(), promtoolPath(t), "check", "rules", file).CombinedOutput()
+	out, err := exec.CommandContext(t.Context(), promtooltest.Path(t), "check", "rules", file).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "SUCCESS: 4 rules found") {
 		t.Errorf("promtool check rules: %v\n%s\n%s", err, out, b.String())
 	}
 }
 
 func strconvQuote(s string) string { return strconv.Quote(s) }
-
-// promtoolPath returns the promtool that scripts/ensure-promtool finds
-// (or installs).
-func promtoolPath(t *testing.T) string {
-	t.Helper()
-	out, err := exec.CommandContext(t.Context(), "../../scripts/ensure-promtool").Output()
-	if err != nil {
-		t.Fatalf("scripts/ensure-promtool: %v\n%s", err, out)
-	}
-	first, _, _ := strings.Cut(string(out), "\n")
-	path, ok := strings.CutPrefix(first, "promtool: ")
-	if !ok {
-		t.Fatalf("scripts/ensure-promtool printed %q", out)
-	}
-	return path
-}
 
 // TestUmbrellaChart renders the chart as a dependency of an umbrella
 // chart that sets global values, as Helm does for subcharts.

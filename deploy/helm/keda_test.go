@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/llmq/llmq/config"
+	"github.com/llmq/llmq/internal/promtooltest"
 	"github.com/llmq/llmq/internal/redistest"
 	"github.com/llmq/llmq/telemetry"
 )
@@ -210,7 +211,7 @@ func TestKEDAPrometheusTriggerSeesAllWork(t *testing.T) {
 	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.CommandContext(t.Context(), promtoolPath(t), "test", "rules", file).CombinedOutput()
+	out, err := exec.CommandContext(t.Context(), promtooltest.Path(t), "test", "rules", file).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "SUCCESS") {
 		t.Errorf("promtool test rules: %v\n%s\n%s", err, out, b.String())
 	}

@@ -37,28 +37,15 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
 	var err error
-	if helmBin, err = findHelm(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "helm:", err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "llmq-chart-bin-")
+	helmBin, err = findHelm(ctx)
+	cancel()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		fmt.Fprintln(os.Stderr, "helm:", err)
+		os.Exit(1)
 	}
-	defer os.RemoveAll(dir)
-	if bin, err = proctest.Build(ctx, dir, "worker", "dashboard"); err != nil {
-		fmt.Fprintln(os.Stderr, "building the commands:", err)
-		return 1
-	}
-	return m.Run()
+	proctest.Main(m, &bin, "worker", "dashboard")
 }
 
 // findHelm returns $HELM, or the pinned helm from the cache, building it

@@ -4,7 +4,6 @@
 package batchapi
 
 import (
-	"os"
 	"testing"
 
 	"github.com/llmq/llmq/internal/proctest"
@@ -13,5 +12,5 @@ import (
 var bin map[string]string
 
 func TestMain(m *testing.M) {
-	os.Exit(proctest.Run(m, &bin, "api", "worker", "simulator"))
+	proctest.Main(m, &bin, "api", "worker", "simulator")
 }

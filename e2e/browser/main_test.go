@@ -9,7 +9,6 @@
 package browser
 
 import (
-	"os"
 	"testing"
 
 	"github.com/llmq/llmq/internal/proctest"
@@ -19,5 +18,5 @@ import (
 var bin map[string]string
 
 func TestMain(m *testing.M) {
-	os.Exit(proctest.Run(m, &bin, "dashboard"))
+	proctest.Main(m, &bin, "dashboard")
 }

@@ -24,8 +24,8 @@ func TestRedisCluster(t *testing.T) {
 	dir := t.TempDir()
 	_, simURL := proctest.StartSimulator(t, bin["simulator"], "-latency", "20ms", "-dim", "8")
 	for range 2 {
-		proctest.StartWorker(t, bin["worker"], "REDIS_URL="+url, "OPENAI_BASE_URL="+simURL+"/v1", "OLLAMA_HOST="+simURL,
-			"WORKER_CONCURRENCY=8", "WORKER_POLL_INTERVAL=50ms", "LOG_LEVEL=info")
+		proctest.StartWorker(t, bin["worker"], proctest.WorkerVars(url, simURL,
+			"WORKER_CONCURRENCY=8", "WORKER_POLL_INTERVAL=50ms", "LOG_LEVEL=info")...)
 	}
 
 	embedIn, genIn := filepath.Join(dir, "items.jsonl"), filepath.Join(dir, "prompts.jsonl")

@@ -5,7 +5,6 @@
 package cluster
 
 import (
-	"os"
 	"testing"
 
 	"github.com/llmq/llmq/internal/proctest"
@@ -15,5 +14,5 @@ import (
 var bin map[string]string
 
 func TestMain(m *testing.M) {
-	os.Exit(proctest.Run(m, &bin, "worker", "enqueue", "simulator"))
+	proctest.Main(m, &bin, "worker", "enqueue", "simulator")
 }

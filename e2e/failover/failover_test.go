@@ -1,7 +1,6 @@
 package failover
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -66,8 +65,8 @@ func TestSentinelFailover(t *testing.T) {
 	_, simURL := proctest.StartSimulator(t, bin["simulator"], "-latency", "100ms", "-dim", "8")
 	var workers []*proctest.Process
 	for range 2 {
-		w, _ := proctest.StartWorker(t, bin["worker"], "REDIS_URL="+redisURL, "OPENAI_BASE_URL="+simURL+"/v1",
-			"OLLAMA_HOST="+simURL, "WORKER_CONCURRENCY=4", "WORKER_POLL_INTERVAL=50ms", "LOG_LEVEL=info")
+		w, _ := proctest.StartWorker(t, bin["worker"], proctest.WorkerVars(redisURL, simURL,
+			"WORKER_CONCURRENCY=4", "WORKER_POLL_INTERVAL=50ms", "LOG_LEVEL=info")...)
 		workers = append(workers, w)
 	}
 
@@ -143,16 +142,9 @@ func TestSentinelFailover(t *testing.T) {
 
 func simInputs(t *testing.T, simURL string) int64 {
 	t.Helper()
-	resp, err := http.Get(simURL + "/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var st struct {
 		Inputs int64 `json:"inputs"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
+	proctest.GetJSON(t, http.DefaultClient, simURL+"/stats", &st)
 	return st.Inputs
 }

@@ -3,7 +3,6 @@ package resilience
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -63,13 +62,8 @@ type worker struct {
 
 func (f *fixture) startWorker(t *testing.T, name string, vars ...string) *worker {
 	t.Helper()
-	p, addr := proctest.StartWorker(t, bin["worker"], append([]string{
-		"REDIS_URL=" + f.redis.URL(),
-		"OPENAI_BASE_URL=" + f.simURL + "/v1",
-		"OLLAMA_HOST=" + f.simURL,
-		"LOG_LEVEL=info",
-		"WORKER_POLL_INTERVAL=50ms",
-	}, vars...)...)
+	p, addr := proctest.StartWorker(t, bin["worker"], proctest.WorkerVars(f.redis.URL(), f.simURL,
+		append([]string{"LOG_LEVEL=info", "WORKER_POLL_INTERVAL=50ms"}, vars...)...)...)
 	return &worker{name: name, proc: p, addr: addr}
 }
 
@@ -89,15 +83,8 @@ type stats struct {
 
 func (w *worker) stats(t *testing.T) stats {
 	t.Helper()
-	resp, err := http.Get("http://" + w.addr + "/stats")
-	if err != nil {
-		t.Fatalf("%s /stats: %v", w.name, err)
-	}
-	defer resp.Body.Close()
 	var s map[string]stats
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
-		t.Fatalf("%s /stats: %v", w.name, err)
-	}
+	proctest.GetJSON(t, http.DefaultClient, "http://"+w.addr+"/stats", &s)
 	return s["openai"]
 }
 
@@ -199,9 +186,9 @@ func (f *fixture) waitCompleted(t *testing.T, n int, timeout time.Duration) time
 	return time.Now()
 }
 
-// checkAllDone checks that every task in ids completed once, with a
-// vector, without using a retry, and that none is archived.
-func (f *fixture) checkAllDone(t *testing.T, ids []string) {
+// checkNoArchive checks that the embeddings queue holds as many
+// completed tasks as ids and none archived.
+func (f *fixture) checkNoArchive(t *testing.T, ids []string) {
 	t.Helper()
 	info, err := f.inspector.GetQueueInfo(tasks.QueueEmbeddings)
 	if err != nil {
@@ -210,6 +197,13 @@ func (f *fixture) checkAllDone(t *testing.T, ids []string) {
 	if info.Archived != 0 || info.Completed != len(ids) {
 		t.Errorf("%d completed, %d archived; want %d and 0", info.Completed, info.Archived, len(ids))
 	}
+}
+
+// checkAllDone checks that every task in ids completed once, with a
+// vector, without using a retry, and that none is archived.
+func (f *fixture) checkAllDone(t *testing.T, ids []string) {
+	t.Helper()
+	f.checkNoArchive(t, ids)
 	retried := 0
 	for _, id := range ids {
 		ti, err := f.inspector.GetTaskInfo(tasks.QueueEmbeddings, id)
@@ -245,17 +239,10 @@ type event struct {
 // embedEvents returns the simulator's embedding requests.
 func (f *fixture) embedEvents(t *testing.T) []event {
 	t.Helper()
-	resp, err := http.Get(f.adminURL + "/_sim/events")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var body struct {
 		Events []event `json:"events"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatal(err)
-	}
+	proctest.GetJSON(t, http.DefaultClient, f.adminURL+"/_sim/events", &body)
 	var out []event
 	for _, e := range body.Events {
 		if e.Kind == "request" && e.Path == "/v1/embeddings" {

@@ -14,16 +14,8 @@ import (
 func TestSharedRequestLimit(t *testing.T) {
 	t.Parallel()
 	const rpm, n = 1200, 300
-	f := setup(t, "-rpm", fmt.Sprint(rpm))
-	for i := range 3 {
-		f.startWorker(t, fmt.Sprintf("worker-%d", i+1), "WORKER_CONCURRENCY=4", fmt.Sprintf("OPENAI_RPM=%d", rpm))
-	}
-	start := time.Now()
-	ids := f.enqueue(t, n, "rpm")
-	f.waitCompleted(t, n, time.Minute)
-	elapsed := time.Since(start)
-	f.checkAllDone(t, ids)
-	checkWindows(t, f.embedEvents(t), rpm, false, n)
+	evs, elapsed := runShared(t, "-rpm", "OPENAI_RPM", rpm, n, "rpm")
+	checkWindows(t, evs, rpm, false, n)
 	t.Logf("%d tasks in %s at %d requests/min (%.1f/s, limit %.1f/s)", n, elapsed.Round(100*time.Millisecond), rpm, float64(n)/elapsed.Seconds(), float64(rpm)/60)
 }
 
@@ -33,22 +25,32 @@ func TestSharedRequestLimit(t *testing.T) {
 func TestSharedTokenLimit(t *testing.T) {
 	t.Parallel()
 	const tpm, n = 60000, 200
-	f := setup(t, "-tpm", fmt.Sprint(tpm))
-	for i := range 3 {
-		f.startWorker(t, fmt.Sprintf("worker-%d", i+1), "WORKER_CONCURRENCY=4", fmt.Sprintf("OPENAI_TPM=%d", tpm))
-	}
-	start := time.Now()
-	ids := f.enqueue(t, n, "tpm "+strings.Repeat("x", 270))
-	f.waitCompleted(t, n, time.Minute)
-	elapsed := time.Since(start)
-	f.checkAllDone(t, ids)
-	evs := f.embedEvents(t)
+	evs, elapsed := runShared(t, "-tpm", "OPENAI_TPM", tpm, n, "tpm "+strings.Repeat("x", 270))
 	checkWindows(t, evs, tpm, true, n)
 	tokens := 0
 	for _, e := range evs {
 		tokens += e.Tokens
 	}
 	t.Logf("%d tasks, %d tokens in %s at %d tokens/min (%.0f/s, limit %.0f/s)", n, tokens, elapsed.Round(100*time.Millisecond), tpm, float64(tokens)/elapsed.Seconds(), float64(tpm)/60)
+}
+
+// runShared runs n tasks, text i reading prefix and i, through 3 workers
+// that share the limit of perMinute that workerVar sets, against a
+// simulator that enforces it (simFlag), and checks that every task
+// completed once without a retry (checkAllDone). It returns the provider's
+// log of embedding requests and how long the job took.
+func runShared(t *testing.T, simFlag, workerVar string, perMinute, n int, prefix string) ([]event, time.Duration) {
+	t.Helper()
+	f := setup(t, simFlag, fmt.Sprint(perMinute))
+	for i := range 3 {
+		f.startWorker(t, fmt.Sprintf("worker-%d", i+1), "WORKER_CONCURRENCY=4", fmt.Sprintf("%s=%d", workerVar, perMinute))
+	}
+	start := time.Now()
+	ids := f.enqueue(t, n, prefix)
+	f.waitCompleted(t, n, time.Minute)
+	elapsed := time.Since(start)
+	f.checkAllDone(t, ids)
+	return f.embedEvents(t), elapsed
 }
 
 // checkWindows checks the provider's log of a limited job: at most the

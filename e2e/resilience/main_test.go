@@ -13,7 +13,6 @@
 package resilience
 
 import (
-	"os"
 	"testing"
 
 	"github.com/llmq/llmq/internal/proctest"
@@ -23,5 +22,5 @@ import (
 var bin map[string]string
 
 func TestMain(m *testing.M) {
-	os.Exit(proctest.Run(m, &bin, "worker", "enqueue", "simulator"))
+	proctest.Main(m, &bin, "worker", "enqueue", "simulator")
 }

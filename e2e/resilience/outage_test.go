@@ -122,18 +122,6 @@ func testOutage(t *testing.T, mode string) {
 	}
 }
 
-// checkNoArchive checks that every task of ids completed with its vector.
-func (f *fixture) checkNoArchive(t *testing.T, ids []string) {
-	t.Helper()
-	info, err := f.inspector.GetQueueInfo(tasks.QueueEmbeddings)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Archived != 0 || info.Completed != len(ids) {
-		t.Errorf("%d completed, %d archived; want %d and 0", info.Completed, info.Archived, len(ids))
-	}
-}
-
 // retried counts the tasks of ids that used a retry.
 func (f *fixture) retried(t *testing.T, ids []string) int {
 	t.Helper()

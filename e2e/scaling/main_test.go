@@ -8,7 +8,6 @@
 package scaling
 
 import (
-	"os"
 	"testing"
 
 	"github.com/llmq/llmq/internal/proctest"
@@ -18,5 +17,5 @@ import (
 var bin map[string]string
 
 func TestMain(m *testing.M) {
-	os.Exit(proctest.Run(m, &bin, "worker", "enqueue", "simulator"))
+	proctest.Main(m, &bin, "worker", "enqueue", "simulator")
 }

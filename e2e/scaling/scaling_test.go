@@ -1,7 +1,6 @@
 package scaling
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -48,13 +47,8 @@ type worker struct {
 
 func (f *fixture) startWorker(t *testing.T, name string, vars ...string) *worker {
 	t.Helper()
-	p, addr := proctest.StartWorker(t, bin["worker"], append([]string{
-		"REDIS_URL=" + f.redis.URL(),
-		"OPENAI_BASE_URL=" + f.simURL + "/v1",
-		"OLLAMA_HOST=" + f.simURL,
-		"LOG_LEVEL=info",
-		"WORKER_POLL_INTERVAL=50ms",
-	}, vars...)...)
+	p, addr := proctest.StartWorker(t, bin["worker"], proctest.WorkerVars(f.redis.URL(), f.simURL,
+		append([]string{"LOG_LEVEL=info", "WORKER_POLL_INTERVAL=50ms"}, vars...)...)...)
 	w := &worker{name: name, proc: p, addr: addr}
 	w.baseline = w.requests(t)
 	return w
@@ -64,17 +58,10 @@ func (f *fixture) startWorker(t *testing.T, name string, vars ...string) *worker
 // endpoint, read from its /stats: one per embedding task it ran.
 func (w *worker) requests(t *testing.T) int64 {
 	t.Helper()
-	resp, err := http.Get("http://" + w.addr + "/stats")
-	if err != nil {
-		t.Fatalf("%s /stats: %v", w.name, err)
-	}
-	defer resp.Body.Close()
 	var stats map[string]struct {
 		Requests int64 `json:"requests"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil {
-		t.Fatalf("%s /stats: %v", w.name, err)
-	}
+	proctest.GetJSON(t, http.DefaultClient, "http://"+w.addr+"/stats", &stats)
 	return stats["openai"].Requests
 }
 
@@ -85,19 +72,12 @@ func (w *worker) tasksRun(t *testing.T) int64 { return w.requests(t) - w.baselin
 // simStats reads the simulator's counters.
 func (f *fixture) simStats(t *testing.T) (inputs, embedRequests int64, byStatus map[string]int64) {
 	t.Helper()
-	resp, err := http.Get(f.simURL + "/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var st struct {
 		Inputs   int64            `json:"inputs"`
 		ByPath   map[string]int64 `json:"by_path"`
 		ByStatus map[string]int64 `json:"by_status"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
+	proctest.GetJSON(t, http.DefaultClient, f.simURL+"/stats", &st)
 	return st.Inputs, st.ByPath["/v1/embeddings"], st.ByStatus
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -51,6 +52,13 @@ func StartSimulator(t testing.TB, bin string, args ...string) (*Process, string)
 	return p, raw
 }
 
+// WorkerVars returns the variables that point a worker at the Redis of
+// redisURL and, for both providers, at the simulator whose root URL is
+// simURL (as StartSimulator returns it), followed by vars.
+func WorkerVars(redisURL, simURL string, vars ...string) []string {
+	return append([]string{"REDIS_URL=" + redisURL, "OPENAI_BASE_URL=" + simURL + "/v1", "OLLAMA_HOST=" + simURL}, vars...)
+}
+
 // StartWorker starts the worker binary with Environ(vars...) and HTTP_ADDR
 // on a free port, and waits until its /readyz answers 200 (see
 // healthcheck.WaitReady). It returns the process and the health address.
@@ -73,6 +81,24 @@ func StartWorker(t testing.TB, bin string, vars ...string) (*Process, string) {
 		t.Fatalf("%v:\n%s", err, tail(p.Stderr.String(), 4096))
 	}
 	return p, addr
+}
+
+// GetJSON fetches url with c and decodes its JSON body into v. It fails
+// the test if the request fails, the status is not 200 OK or the body does
+// not decode.
+func GetJSON(t testing.TB, c *http.Client, url string, v any) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: decode: %v", url, err)
+	}
 }
 
 // WriteItems writes a job's input of n items, with ids item-00000 on, to

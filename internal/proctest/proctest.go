@@ -51,11 +51,15 @@ func Build(ctx context.Context, dir string, cmds ...string) (map[string]string, 
 	return paths, nil
 }
 
-// Run is the body of a TestMain that needs built commands: it builds cmds
-// into a temporary directory (see Build), sets *bin to their paths, runs
-// the tests and removes the directory. It returns the exit status, for
-// os.Exit.
-func Run(m *testing.M, bin *map[string]string, cmds ...string) int {
+// Main is the whole of a TestMain that needs built commands: it builds
+// cmds into a temporary directory (see Build), sets *bin to their paths,
+// runs the tests, removes the directory and exits with the tests' status
+// (1 if the commands do not build).
+func Main(m *testing.M, bin *map[string]string, cmds ...string) {
+	os.Exit(run(m, bin, cmds...))
+}
+
+func run(m *testing.M, bin *map[string]string, cmds ...string) int {
 	dir, err := os.MkdirTemp("", "llmq-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -122,6 +126,13 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Len returns the number of bytes written so far.
+func (b *Buffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
 }
 
 // Process is a running command.

@@ -142,13 +142,7 @@ func TestParallelServers(t *testing.T) {
 // test with the install hint rather than skipping it.
 func TestStartFailsWithoutServer(t *testing.T) {
 	t.Setenv("REDIS_SERVER", t.TempDir()+"/no-such-redis-server")
-	rec := &recorder{TB: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		Start(rec)
-	}()
-	<-done
+	rec := startRecorded(t)
 	if rec.skipped {
 		t.Error("Start skipped the test")
 	}
@@ -175,6 +169,19 @@ func (r *recorder) Skip(...any)               { r.skipped = true; runtime.Goexit
 func (r *recorder) Skipf(string, ...any)      { r.skipped = true; runtime.Goexit() }
 func (r *recorder) SkipNow()                  { r.skipped = true; runtime.Goexit() }
 
+// startRecorded calls Start with a recorder, in a goroutine of its own for
+// Fatal and Skip to end, and returns the recorder once it has returned.
+func startRecorded(t *testing.T) *recorder {
+	rec := &recorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Start(rec)
+	}()
+	<-done
+	return rec
+}
+
 // TestStartReportsLog checks that a server that dies at start fails the test
 // with the end of its output.
 func TestStartReportsLog(t *testing.T) {
@@ -183,13 +190,7 @@ func TestStartReportsLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("REDIS_SERVER", script)
-	rec := &recorder{TB: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		Start(rec)
-	}()
-	<-done
+	rec := startRecorded(t)
 	if !strings.Contains(rec.fatal, "exited at start") || !strings.Contains(rec.fatal, "FATAL CONFIG FILE ERROR") {
 		t.Errorf("Start failed with %q, want the server's output", rec.fatal)
 	}

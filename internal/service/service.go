@@ -1,7 +1,9 @@
 // Package service is the start-up and shutdown protocol that llmq's
-// long-running commands (worker, dashboard, api) share: --version, --help
-// listing the environment variables, configuration loaded and validated
-// from the environment, a logger, SIGINT and SIGTERM, and exit statuses.
+// commands share. Main and MainError give every command --version, a
+// context that ends at SIGINT or SIGTERM, and its exit status; Command
+// adds, for the long-running ones (worker, dashboard, api), --help listing
+// the environment variables, configuration loaded and validated from the
+// environment, and a logger.
 package service
 
 import (
@@ -41,6 +43,34 @@ type configError struct{ error }
 func (e configError) Unwrap() error      { return e.error }
 func (configError) Is(target error) bool { return target == ErrConfig }
 
+// Main runs a command named name: with --version among the process's
+// arguments it prints the version (see version.Requested) and returns;
+// otherwise it calls run with a context that ends at SIGINT or SIGTERM and
+// exits with the status run returns.
+func Main(name string, run func(ctx context.Context) int) {
+	if version.Requested(os.Args[1:]) {
+		version.Print(os.Stdout, name)
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx)
+	stop()
+	os.Exit(code)
+}
+
+// MainError is Main for a run that returns an error rather than a status:
+// nil exits ExitOK, and an error is printed on stderr as "NAME: error" and
+// exits ExitFailed.
+func MainError(name string, run func(ctx context.Context) error) {
+	Main(name, func(ctx context.Context) int {
+		if err := run(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+			return ExitFailed
+		}
+		return ExitOK
+	})
+}
+
 // Command is a long-running command configured by the environment
 // variables of E, one of package config's *Env structs.
 type Command[E any] struct {
@@ -57,16 +87,10 @@ type Command[E any] struct {
 }
 
 // Main runs the command with the process's arguments and standard
-// streams, ctx ending at SIGINT or SIGTERM, and exits with its status.
+// streams under the package's Main: --version, ctx ending at SIGINT or
+// SIGTERM, and the exit status of Run.
 func (c Command[E]) Main() {
-	if version.Requested(os.Args[1:]) {
-		version.Print(os.Stdout, c.Name)
-		return
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := c.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	Main(c.Name, func(ctx context.Context) int { return c.Run(ctx, os.Args[1:], os.Stdout, os.Stderr) })
 }
 
 // Run parses args (only -h and --help are known: the configuration is the

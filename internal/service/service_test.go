@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -69,5 +71,45 @@ func TestConfigError(t *testing.T) {
 	}
 	if errors.Is(base, ErrConfig) {
 		t.Error("a plain error matches ErrConfig")
+	}
+}
+
+// TestMainExits runs Main and MainError in a child process, this test
+// binary run again with mainEnv naming the case, and checks what it
+// prints and its exit status. (--version is checked on the built commands
+// by package version's tests.)
+func TestMainExits(t *testing.T) {
+	const mainEnv = "LLMQ_SERVICE_TEST_MAIN"
+	switch os.Getenv(mainEnv) {
+	case "status":
+		Main("test", func(ctx context.Context) int { return ExitConfig })
+	case "error":
+		MainError("test", func(ctx context.Context) error { return errors.New("boom") })
+	case "nil":
+		MainError("test", func(ctx context.Context) error { return ctx.Err() })
+	}
+	for _, tc := range []struct {
+		name   string
+		code   int
+		stderr string
+	}{
+		{name: "status", code: ExitConfig},
+		{name: "error", code: ExitFailed, stderr: "test: boom\n"},
+		{name: "nil", code: ExitOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestMainExits$")
+			cmd.Env = append(os.Environ(), mainEnv+"="+tc.name)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var exitErr *exec.ExitError
+			if err != nil && !errors.As(err, &exitErr) {
+				t.Fatal(err)
+			}
+			if code := cmd.ProcessState.ExitCode(); code != tc.code || stderr.String() != tc.stderr {
+				t.Errorf("exit %d, stderr %q; want %d, %q", code, stderr.String(), tc.code, tc.stderr)
+			}
+		})
 	}
 }
