@@ -24,8 +24,6 @@ func queueKey(q, set string) string { return "asynq:{" + q + "}:" + set }
 // fill it and then start the clock when it resumes.
 func (e *env) pause() error { return e.pauseQueue(queue) }
 
-func (e *env) resume() error { return e.resumeQueue(queue) }
-
 func (e *env) pauseQueue(q string) error {
 	ins := asynq.NewInspector(e.connOpt())
 	defer ins.Close()
