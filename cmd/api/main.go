@@ -8,15 +8,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/llmq/llmq/batchapi"
 	"github.com/llmq/llmq/config"
@@ -36,13 +33,9 @@ func main() { command.Main() }
 // serve wires the API: Redis, the file store and the HTTP server, and
 // takes this replica's share of the open batches' work until ctx ends.
 func serve(ctx context.Context, cfg config.APIEnv, logger *slog.Logger, stdout io.Writer) error {
-	opt, err := cfg.Redis.ConnOpt()
+	rdb, err := cfg.Redis.Open()
 	if err != nil {
 		return err
-	}
-	rdb, ok := opt.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return errors.New("redis: unsupported connection options")
 	}
 	defer rdb.Close()
 	storeCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
