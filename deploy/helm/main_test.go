@@ -15,14 +15,12 @@ package helm
 
 import (
 	"context"
-	"debug/buildinfo"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/llmq/llmq/internal/gobin"
 	"github.com/llmq/llmq/internal/proctest"
 )
 
@@ -39,7 +37,7 @@ var (
 func TestMain(m *testing.M) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	var err error
-	helmBin, err = findHelm(ctx)
+	helmBin, err = helmTool.Find(ctx)
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helm:", err)
@@ -48,44 +46,5 @@ func TestMain(m *testing.M) {
 	proctest.Main(m, &bin, "worker", "dashboard")
 }
 
-// findHelm returns $HELM, or the pinned helm from the cache, building it
-// there with go install when it is missing or of another version.
-func findHelm(ctx context.Context) (string, error) {
-	if h := os.Getenv("HELM"); h != "" {
-		if v, err := helmVersion(h); err != nil || v != HelmVersion {
-			return "", fmt.Errorf("HELM=%s: version %q (%v), want %s", h, v, err, HelmVersion)
-		}
-		return h, nil
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(cache, "llmq", "helm-"+HelmVersion)
-	path := filepath.Join(dir, "helm")
-	if v, err := helmVersion(path); err == nil && v == HelmVersion {
-		return path, nil
-	}
-	start := time.Now()
-	cmd := exec.CommandContext(ctx, "go", "install", "helm.sh/helm/v3/cmd/helm@"+HelmVersion)
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go install helm.sh/helm/v3/cmd/helm@%s: %w\n%s", HelmVersion, err, out)
-	}
-	fmt.Fprintf(os.Stderr, "built helm %s into %s in %s\n", HelmVersion, dir, time.Since(start).Round(time.Second))
-	return path, nil
-}
-
-// helmVersion returns the version of the helm module the binary at path
-// was built from, as its Go build information records it (helm built with
-// go install prints only its minor version).
-func helmVersion(path string) (string, error) {
-	info, err := buildinfo.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	if info.Main.Path != "helm.sh/helm/v3" {
-		return "", fmt.Errorf("%s is built from %s, not helm.sh/helm/v3", path, info.Main.Path)
-	}
-	return info.Main.Version, nil
-}
+// helmTool is the pinned helm: $HELM, or built into the cache.
+var helmTool = gobin.Tool{Name: "helm", Module: "helm.sh/helm/v3", Package: "helm.sh/helm/v3/cmd/helm", Version: HelmVersion, Env: "HELM"}

@@ -11,16 +11,12 @@ package miniotest
 
 import (
 	"context"
-	"debug/buildinfo"
-	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/llmq/llmq/internal/gobin"
 	"github.com/llmq/llmq/internal/proctest"
 )
 
@@ -51,42 +47,10 @@ func Path() (string, error) {
 }
 
 func find() (string, error) {
-	if p := os.Getenv("MINIO"); p != "" {
-		if v, err := version(p); err != nil || v != Version {
-			return "", fmt.Errorf("MINIO=%s: version %q (%v), want %s", p, v, err, Version)
-		}
-		return p, nil
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(cache, "llmq", "minio-"+Version)
-	path := filepath.Join(dir, "minio")
-	if v, err := version(path); err == nil && v == Version {
-		return path, nil
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	start := time.Now()
-	cmd := exec.CommandContext(ctx, "go", "install", Module+"@"+Version)
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "CGO_ENABLED=0", "GOFLAGS=-mod=mod -buildvcs=false")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go install %s@%s (or run scripts/ensure-minio, or set MINIO): %w\n%s", Module, Version, err, out)
-	}
-	fmt.Fprintf(os.Stderr, "built minio %s into %s in %s\n", Version, dir, time.Since(start).Round(time.Second))
-	return path, nil
-}
-
-func version(path string) (string, error) {
-	info, err := buildinfo.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	if info.Main.Path != Module {
-		return "", fmt.Errorf("%s is built from %s, not %s", path, info.Main.Path, Module)
-	}
-	return info.Main.Version, nil
+	return gobin.Tool{Name: "minio", Module: Module, Version: Version, Env: "MINIO",
+		GoFlags: "-mod=mod", Hint: "or run scripts/ensure-minio, or set MINIO"}.Find(ctx)
 }
 
 // Server is a running MinIO.
