@@ -73,8 +73,12 @@ func (e *APIError) Permanent() bool {
 // QuotaExhausted reports whether the provider refused the request because
 // the account's quota is used up (insufficient_quota as code or type): no
 // request succeeds until someone adds credit.
-func (e *APIError) QuotaExhausted() bool {
-	return e.Code == "insufficient_quota" || e.Type == "insufficient_quota"
+func (e *APIError) QuotaExhausted() bool { return quotaExhausted(e.Type, e.Code) }
+
+// quotaExhausted reports whether an error's type or code is OpenAI's
+// insufficient_quota.
+func quotaExhausted(typ, code string) bool {
+	return code == "insufficient_quota" || typ == "insufficient_quota"
 }
 
 // ContextError returns ctx's error wrapping err when ctx has ended, since

@@ -203,9 +203,5 @@ func (e *StreamError) Error() string {
 // exhausted quota or an invalid request. Other stream errors (server
 // errors, overload) are not permanent.
 func (e *StreamError) Permanent() bool {
-	switch {
-	case e.Code == "insufficient_quota", e.Type == "insufficient_quota", e.Type == "invalid_request_error":
-		return true
-	}
-	return false
+	return quotaExhausted(e.Type, e.Code) || e.Type == "invalid_request_error"
 }

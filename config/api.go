@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/llmq/llmq/clients"
 )
 
 // API configures cmd/api, the OpenAI Files and Batch API in front of llmq's
@@ -129,8 +131,8 @@ func (c API) Validate() error {
 		return errorf("API_MAX_OPEN_BATCHES", fmt.Sprintf("must be positive (got %d)", c.MaxOpenBatches))
 	case c.MaxCompletionWindow < time.Second:
 		return errorf("API_MAX_COMPLETION_WINDOW", fmt.Sprintf("must be at least 1s (got %s)", c.MaxCompletionWindow))
-	case c.BatchSize < 1 || c.BatchSize > 2048:
-		return errorf("API_BATCH_SIZE", fmt.Sprintf("must be between 1 and 2048 (got %d)", c.BatchSize))
+	case c.BatchSize < 1 || c.BatchSize > clients.MaxEmbedInputs:
+		return errorf("API_BATCH_SIZE", fmt.Sprintf("must be between 1 and %d (got %d)", clients.MaxEmbedInputs, c.BatchSize))
 	case c.Provider != "openai" && c.Provider != "ollama":
 		return errorf("API_EMBEDDING_PROVIDER", fmt.Sprintf("must be openai or ollama (got %q)", c.Provider))
 	}
