@@ -59,7 +59,9 @@ func TestExportUnchanged(t *testing.T) {
 		{job.FormatSimple, job.EncodingBase64, "52b9d9daa6a10ce53efba47e921e2f2dac3f195278409beeac371e9551a016cc"},
 		{job.FormatBatch, job.EncodingFloat, "b43b5bbeda69b90fac5d8868055ed2319476d47d975a7455f7891be3b8d441af"},
 		{job.FormatBatch, job.EncodingBase64, "649b0bf92376bfb8b4d06b151652cdfe0861fe4bd9a3a173f75561b1753ecb90"},
-		{job.FormatParquet, "", "6c00577b0562bc2a629852b305f4d60f3623009589cbe9bffff37dbd7dd10bcd"},
+		// Since the embedding column has no page statistics: the same rows
+		// (TestExportFormats reads them back with DuckDB), less metadata.
+		{job.FormatParquet, "", "b60a74d93e0309156a175791967bdaa9e94c4fc53f876d51c2bfbe3a88ebd001"},
 	} {
 		t.Run(string(tt.format)+" "+tt.encoding, func(t *testing.T) {
 			var out, errs bytes.Buffer
