@@ -153,8 +153,10 @@ func (h *EmbedHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		}
 	}
 	if err == nil {
-		err = out.store(ctx, res)
+		// What is stored is a copy: the vectors' pooled buffers go back
+		// when the task is done with.
 		defer res.release()
+		err = out.store(ctx, res)
 	}
 	if err != nil {
 		// The bookkeeping must land even when the task's context is over (a
