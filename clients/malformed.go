@@ -56,12 +56,22 @@ func MalformedVectors(err error) error {
 // checkFinite reports the first value of vectors that is NaN or infinite.
 func checkFinite(vectors [][]float32) error {
 	for i, v := range vectors {
-		for j, x := range v {
-			// NaN and the infinities are the values whose exponent bits
-			// are all ones: one mask and compare, not two float64 tests.
-			if math.Float32bits(x)&float32Exponent == float32Exponent {
-				return fmt.Errorf("vector %d: value %d is %v, outside float32's range", i, j, x)
-			}
+		if err := CheckFinite(v); err != nil {
+			return fmt.Errorf("vector %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// CheckFinite reports the first value of v that is NaN or infinite. A
+// client that decodes vectors one by one checks each as it is decoded,
+// while it is in the CPU's cache, and the rest with CheckShapes.
+func CheckFinite(v []float32) error {
+	for j, x := range v {
+		// NaN and the infinities are the values whose exponent bits are
+		// all ones: one mask and compare, not two float64 tests.
+		if math.Float32bits(x)&float32Exponent == float32Exponent {
+			return fmt.Errorf("value %d is %v, outside float32's range", j, x)
 		}
 	}
 	return nil

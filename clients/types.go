@@ -62,6 +62,14 @@ type Embeddings struct {
 // dims is not positive): not one vector per input, a vector that is
 // empty or of another length, or a value that is NaN or infinite.
 func CheckVectors(vectors [][]float32, inputs, dims int) error {
+	if err := CheckShapes(vectors, inputs, dims); err != nil {
+		return err
+	}
+	return checkFinite(vectors)
+}
+
+// CheckShapes is CheckVectors without the check of values (CheckFinite).
+func CheckShapes(vectors [][]float32, inputs, dims int) error {
 	if len(vectors) != inputs {
 		return fmt.Errorf("%d vectors for %d inputs", len(vectors), inputs)
 	}
@@ -77,7 +85,7 @@ func CheckVectors(vectors [][]float32, inputs, dims int) error {
 			return fmt.Errorf("vector %d has %d dimensions, want %d", i, len(v), want)
 		}
 	}
-	return checkFinite(vectors)
+	return nil
 }
 
 // Message is one turn of a chat.

@@ -12,15 +12,16 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/asm/base64"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/llmq/llmq/internal/base64std"
 	"github.com/llmq/llmq/internal/shortest"
 	"github.com/llmq/llmq/tasks"
 )
@@ -800,9 +801,11 @@ func appendVector(l []byte, v []byte) []byte {
 // does: the base64 of its little-endian float32 bytes, which is how it is
 // stored, as a JSON string.
 func appendBase64(l []byte, v []byte) []byte {
+	n := base64.StdEncoding.EncodedLen(len(v))
+	l = slices.Grow(l, n+2)
 	l = append(l, '"')
-	l = base64std.AppendEncode(l, v)
-	return append(l, '"')
+	base64.StdEncoding.Encode(l[len(l):len(l)+n], v)
+	return append(l[:len(l)+n], '"')
 }
 
 // Delete removes a finished job from Redis: its tasks, with their payloads

@@ -68,7 +68,7 @@ func BenchmarkEmbedDecode(b *testing.B) {
 	for _, tt := range []struct {
 		inputs int
 		format string
-	}{{1, "base64"}, {64, "base64"}, {64, "float"}} {
+	}{{1, "base64"}, {64, "base64"}, {128, "base64"}, {64, "float"}} {
 		b.Run(fmt.Sprintf("%d×1536-%s", tt.inputs, tt.format), func(b *testing.B) {
 			body := simulatedBody(b, tt.inputs, 1536, tt.format)
 			// The client asks for base64; "float" is the answer of a

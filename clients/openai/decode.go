@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/segmentio/asm/ascii"
 )
 
 // maxResponse bounds an embeddings answer. The largest legitimate one,
@@ -337,6 +339,10 @@ func (p *parser) rawString() ([]byte, bool) {
 
 // plain reports whether s holds no backslash and no control character.
 func plain(s []byte) bool {
+	if ascii.ValidPrint(s) {
+		// Printable ASCII, as base64 is, checked 32 bytes at a time.
+		return bytes.IndexByte(s, '\\') < 0
+	}
 	if bytes.IndexByte(s, '\\') >= 0 {
 		return false
 	}

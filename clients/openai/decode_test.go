@@ -2,11 +2,15 @@ package openai
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -194,4 +198,82 @@ func FuzzParseEmbedResponse(f *testing.F) {
 			sameAs(t, b, er)
 		}
 	})
+}
+
+// TestDecodeBase64 checks the decoding of base64 vectors into a vector of
+// a known length, and the ways out of it: escapes, another length, bad
+// base64, whose error must be encoding/base64's, at the same offset.
+func TestDecodeBase64(t *testing.T) {
+	long := make([]float32, 1536)
+	for i := range long {
+		long[i] = float32(i)*0.37 - 200
+	}
+	raw := make([]byte, 4*len(long))
+	for i, x := range long {
+		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(x))
+	}
+	longB64 := base64.StdEncoding.EncodeToString(raw)
+	if !strings.Contains(longB64, "/") {
+		t.Fatal("the long vector's base64 has no slash to escape")
+	}
+	// A prefix of long whose base64, with every slash escaped, has the
+	// length of a whole number of floats: decodeBase64 tries that many
+	// in place, then unquotes.
+	var escaped json.RawMessage
+	var escapedWant []float32
+	for n := len(long); n > 0 && escaped == nil; n-- {
+		e := json.RawMessage(`"` + strings.ReplaceAll(base64.StdEncoding.EncodeToString(raw[:4*n]), "/", `\/`) + `"`)
+		if k := base64Floats(e); k > 0 && k != n {
+			escaped, escapedWant = e, long[:n]
+		}
+	}
+	if escaped == nil {
+		t.Fatal("no prefix of the long vector escapes to a whole number of floats")
+	}
+	bad := []byte(longB64)
+	bad[5000] = '*'
+	quote := func(s string) json.RawMessage { return json.RawMessage(`"` + s + `"`) }
+	for _, tt := range []struct {
+		name    string
+		raw     json.RawMessage
+		into    int // the length of the vector offered, if any
+		want    []float32
+		inPlace bool // the answer is the vector offered
+		wantErr string
+	}{
+		{name: "into a vector of its length", raw: quote("AACAPwAAAEA="), into: 2, want: []float32{1, 2}, inPlace: true},
+		{name: "long, into a vector of its length", raw: quote(longB64), into: len(long), want: long, inPlace: true},
+		{name: "no vector offered", raw: quote(longB64), want: long},
+		{name: "shorter than the vector offered", raw: quote("AACAPwAAAEA="), into: 3, want: []float32{1, 2}},
+		{name: "longer than the vector offered", raw: quote("AACAPwAAAEA="), into: 1, want: []float32{1, 2}},
+		{name: "escaped, into a vector of its length", raw: quote(`\/\/9\/fw==`), into: 1, want: []float32{math.MaxFloat32}, inPlace: true},
+		{name: "long and escaped", raw: quote(strings.ReplaceAll(longB64, "/", `\/`)), into: len(long), want: long, inPlace: true},
+		{name: "escaped to the length of the vector offered", raw: escaped, into: base64Floats(escaped), want: escapedWant},
+		{name: "bad base64", raw: quote("AAA!"), into: 1, wantErr: "embedding base64: illegal base64 data at input byte 3"},
+		{name: "long, bad base64", raw: quote(string(bad)), into: len(long), wantErr: "embedding base64: illegal base64 data at input byte 5000"},
+		{name: "not whole float32s", raw: quote("AAAA"), into: 1, wantErr: "3 bytes is not a whole number of float32s"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var into []float32
+			if tt.into > 0 {
+				into = make([]float32, tt.into)
+			}
+			got, err := decodeBase64(tt.raw, into)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("decoded %d floats %v…, want %d: %v…", len(got), got[:min(4, len(got))], len(tt.want), tt.want[:min(4, len(tt.want))])
+			}
+			if inPlace := len(got) > 0 && len(into) > 0 && &got[0] == &into[0]; inPlace != tt.inPlace {
+				t.Errorf("decoded into the vector offered: %v, want %v", inPlace, tt.inPlace)
+			}
+		})
+	}
 }

@@ -13,13 +13,13 @@ import (
 	"net/http"
 	"unsafe"
 
+	simdbase64 "github.com/segmentio/asm/base64"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/llmq/llmq/clients"
 	"github.com/llmq/llmq/clients/internal/genai"
 	"github.com/llmq/llmq/clients/internal/redact"
-	"github.com/llmq/llmq/internal/base64std"
 )
 
 // Defaults used by New for zero Config fields.
@@ -225,7 +225,7 @@ func (c *Client) embed(ctx context.Context, call *genai.Call, req clients.EmbedR
 }
 
 // vectors puts the answer's vectors in input order and checks that there
-// is exactly one per input, all of one length. Vectors of the first one's
+// is exactly one per input, all of one length, of finite values. Vectors of the first one's
 // length share one backing array, from alloc when it is set, into which
 // base64 is decoded in place.
 func vectors(er *embedResponse, n, dims int, alloc func(int) []float32) ([][]float32, error) {
@@ -258,25 +258,30 @@ func vectors(er *embedResponse, n, dims int, alloc func(int) []float32) ([][]flo
 			into = all[e.Index*d : (e.Index+1)*d : (e.Index+1)*d]
 		}
 		v, err := decodeVector(e.Embedding, into)
+		if err == nil {
+			err = clients.CheckFinite(v)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("vector %d: %w", e.Index, err)
 		}
 		out[e.Index] = v
 	}
-	if err := clients.CheckVectors(out, n, dims); err != nil {
+	if err := clients.CheckShapes(out, n, dims); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// base64Floats returns the number of float32s in raw when it is a plain
-// base64 string of whole ones, else 0.
+// base64Floats returns the number of float32s in raw when it is a base64
+// string of whole ones, else 0. It counts escapes as base64: a string
+// with escapes fails to decode into a vector of that length, and
+// decodeBase64 then unquotes it.
 func base64Floats(raw json.RawMessage) int {
 	if len(raw) < 2 || raw[0] != '"' {
 		return 0
 	}
 	b64 := raw[1 : len(raw)-1]
-	if len(b64)%4 != 0 || bytes.IndexByte(b64, '\\') >= 0 {
+	if len(b64)%4 != 0 {
 		return 0
 	}
 	n := len(b64) / 4 * 3
@@ -313,28 +318,29 @@ func decodeVector(raw json.RawMessage, into []float32) ([]float32, error) {
 // bytes, so that base64 decodes into it directly.
 var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
+// decodeBase64 decodes a base64 vector, a JSON string: into into when its
+// length says it is exactly len(into) floats, with SIMD where the CPU has it (about six
+// times encoding/base64's speed); otherwise, or when that fails, with
+// encoding/base64, whose errors it returns.
 func decodeBase64(raw json.RawMessage, into []float32) ([]float32, error) {
+	b64 := raw[1 : len(raw)-1]
+	if littleEndian && len(into) > 0 && base64Floats(raw) == len(into) {
+		// The decoded length is known: exactly the bytes of into. The
+		// decoder takes nothing but base64, so a string with escapes
+		// fails here and goes the slow way.
+		dst := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(into))), 4*len(into))
+		if n, err := simdbase64.StdEncoding.Decode(dst, b64); err == nil && n == len(dst) {
+			return into, nil
+		}
+	}
 	// Base64 needs no JSON escapes, so the bytes between the quotes are
 	// the text; unquote only for a server that escapes "/" or the like.
-	b64 := raw[1 : len(raw)-1]
 	if bytes.IndexByte(b64, '\\') >= 0 {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return nil, fmt.Errorf("embedding string: %w", err)
 		}
 		b64 = []byte(s)
-	}
-	if littleEndian && into != nil {
-		// The decoded length is known: exactly the bytes of into.
-		dst := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(into))), 4*len(into))
-		n, err := base64std.Decode(dst, b64)
-		if err != nil {
-			return nil, fmt.Errorf("embedding base64: %w", err)
-		}
-		if n != len(dst) {
-			return nil, fmt.Errorf("embedding base64: %d bytes, want %d", n, len(dst))
-		}
-		return into, nil
 	}
 	buf := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
 	n, err := base64.StdEncoding.Decode(buf, b64)

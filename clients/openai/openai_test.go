@@ -268,6 +268,8 @@ func TestEmbedResponseShapes(t *testing.T) {
 		{name: "base64 and arrays mixed", inputs: 2, body: `{"data":[{"index":1,"embedding":"AACAPwAAAEA="},{"index":0,"embedding":[5,6]}]}`, want: [][]float32{{5, 6}, {1, 2}}},
 		{name: "escaped slashes in base64", inputs: 1, body: `{"data":[{"index":0,"embedding":"\/\/9\/fw=="}]}`, want: [][]float32{{math.MaxFloat32}}},
 		{name: "escape that is not base64", inputs: 1, body: `{"data":[{"index":0,"embedding":"AACAPwAAAEA=\u0000"}]}`, wantErr: "base64"},
+		{name: "NaN in base64", inputs: 2, body: `{"data":[{"index":0,"embedding":"AACAPwAAAEA="},{"index":1,"embedding":"AACAPwAAwH8="}]}`, wantErr: "vector 1: value 1 is NaN, outside float32's range"},
+		{name: "infinity in base64, a vector of another length after it", inputs: 2, body: `{"data":[{"index":0,"embedding":"AACA/wAAgD8="},{"index":1,"embedding":"AAAA"}]}`, wantErr: "vector 0: value 0 is -Inf, outside float32's range"},
 		{name: "unknown fields ignored", inputs: 1, body: `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[7]}],"extra":{"a":1}}`, want: [][]float32{{7}}},
 		{name: "too few vectors", inputs: 2, body: `{"data":[{"index":0,"embedding":[1]}]}`, wantErr: "1 vectors for 2 inputs"},
 		{name: "too many vectors", inputs: 1, body: `{"data":[{"index":0,"embedding":[1]},{"index":1,"embedding":[1]}]}`, wantErr: "2 vectors for 1 inputs"},
