@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"io"
@@ -252,6 +253,28 @@ func (b *doneBody) Close() error {
 	b.rt.done()
 	return err
 }
+
+// readBuffer is how much a connection takes from its socket in one read.
+const readBuffer = 64 << 10
+
+// bufferedConn reads its connection through a buffer of readBuffer bytes.
+// TLS asks for what it needs of one record at a time (16 KiB at most), a
+// read system call each, and an answer of 128 vectors of 1536 dimensions
+// is about 1 MB: it arrives faster than it is read, and one read then
+// takes several records. Reads of readBuffer or more bypass the buffer.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func newBufferedConn(conn net.Conn) *bufferedConn {
+	return &bufferedConn{Conn: conn, r: bufio.NewReaderSize(conn, readBuffer)}
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// NetConn returns the connection under c.
+func (c *bufferedConn) NetConn() net.Conn { return c.Conn }
 
 // countedConn is a connection the dialer opened. It keeps the pool's
 // counts: open until closed (exactly once), active while at least one

@@ -197,7 +197,7 @@ func NewHTTPClient(cfg Config) (*http.Client, *Stats, error) {
 		if err != nil {
 			return nil, err
 		}
-		return newCountedConn(ctx, conn, stats), nil
+		return newCountedConn(ctx, newBufferedConn(conn), stats), nil
 	}
 	t.ForceAttemptHTTP2 = true
 	t.MaxConnsPerHost = cfg.MaxConns
@@ -214,6 +214,12 @@ func NewHTTPClient(cfg Config) (*http.Client, *Stats, error) {
 		// ping goes unanswered. Catches connections a NAT or LB dropped.
 		SendPingTimeout: 30 * time.Second,
 		PingTimeout:     15 * time.Second,
+		// Accept DATA frames of up to 1 MiB, not the transport's 16 KiB:
+		// an answer of 128 vectors of 1536 dimensions is about 1 MB, and
+		// each frame costs a header to parse and each body read that
+		// hands over 4 KiB or more a WINDOW_UPDATE write, on both sides.
+		// The read loop holds one frame at a time per connection.
+		MaxReadFrameSize: 1 << 20,
 	}
 	return &http.Client{
 		Transport: countingTransport{next: t, stats: stats},
