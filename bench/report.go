@@ -71,6 +71,9 @@ type Report struct {
 	Failures []string
 	// Profile is the top of the worker's CPU profile, when one was taken.
 	Profile string
+	// ProfileCPU is the worker's CPU per embedding over the profiled
+	// drain, from /proc (the profile's samples miss some of it).
+	ProfileCPU time.Duration
 }
 
 func (r *Report) row(scenario, kase, figures, vs string) {
@@ -203,7 +206,8 @@ func (r *Report) WriteMarkdown(w io.Writer, command string) error {
 		p("Top of a CPU profile of bin/worker draining %d tasks of %d texts at 0 ms", 2*r.Config.MemoryTasks, r.Config.BatchSize)
 		p("provider latency (`LLMQ_CPUPROFILE`; a run of its own, not in the table),")
 		p("by cumulative time, showing llmq's code, HTTP/2 and TLS, JSON and base64,")
-		p("asynq's Redis calls and the garbage collector:")
+		p("asynq's Redis calls and the garbage collector. The worker used %.1f µs of CPU", float64(r.ProfileCPU)/float64(time.Microsecond))
+		p("per embedding over this drain, by /proc/PID/stat:")
 		p("")
 		p("```")
 		fmt.Fprint(w, strings.TrimRight(r.Profile, "\n")+"\n")
