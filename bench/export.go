@@ -71,6 +71,8 @@ func exportEndToEnd(ctx context.Context, e *env, r *Report) error {
 		}
 	}()
 	texts := cfg.ExportTexts
+	// The largest output: JSON floats of about 12 bytes each.
+	outSize := int64(texts) * int64(cfg.Dim) * 12
 	s := samples{}
 	for rep := range cfg.Reps {
 		// Texts differ between repetitions, so that no job is resumed.
@@ -87,6 +89,9 @@ func exportEndToEnd(ctx context.Context, e *env, r *Report) error {
 		if err := removeOutput(out); err != nil {
 			return err
 		}
+		if err := warmPages(e.tmp, outSize); err != nil {
+			return err
+		}
 		d, err := e.directClient(ctx, baseURL, file, out)
 		if err != nil {
 			return fmt.Errorf("no-queue bound: %w", err)
@@ -98,6 +103,9 @@ func exportEndToEnd(ctx context.Context, e *env, r *Report) error {
 
 		e.progress("export", "case", "enqueue --wait --out", "rep", rep+1)
 		if err := removeOutput(out); err != nil {
+			return err
+		}
+		if err := warmPages(e.tmp, outSize); err != nil {
 			return err
 		}
 		cpuBefore := e.cpuNow(ctx, w.cmd.Process.Pid)
@@ -119,6 +127,9 @@ func exportEndToEnd(ctx context.Context, e *env, r *Report) error {
 		for _, f := range exportFormats {
 			e.progress("export", "format", f.flag, "rep", rep+1)
 			if err := removeOutput(out); err != nil {
+				return err
+			}
+			if err := warmPages(e.tmp, outSize); err != nil {
 				return err
 			}
 			run, _, err := e.runEnqueueArgs(ctx, "results", id, "--out", out, "--format", f.flag)
