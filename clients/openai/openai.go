@@ -225,9 +225,9 @@ func (c *Client) embed(ctx context.Context, call *genai.Call, req clients.EmbedR
 }
 
 // vectors puts the answer's vectors in input order and checks that there
-// is exactly one per input, all of one length, of finite values. Vectors of the first one's
-// length share one backing array, from alloc when it is set, into which
-// base64 is decoded in place.
+// is exactly one per input, all of one length, of finite values. Vectors
+// of the first one's length share one backing array, from alloc when it
+// is set, into which base64 is decoded in place.
 func vectors(er *embedResponse, n, dims int, alloc func(int) []float32) ([][]float32, error) {
 	if len(er.Data) != n {
 		return nil, fmt.Errorf("%d vectors for %d inputs", len(er.Data), n)
@@ -319,9 +319,9 @@ func decodeVector(raw json.RawMessage, into []float32) ([]float32, error) {
 var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // decodeBase64 decodes a base64 vector, a JSON string: into into when its
-// length says it is exactly len(into) floats, with SIMD where the CPU has it (about six
-// times encoding/base64's speed); otherwise, or when that fails, with
-// encoding/base64, whose errors it returns.
+// length says it is exactly len(into) floats, with SIMD where the CPU has
+// it (about six times encoding/base64's speed); otherwise, or when that
+// fails, with encoding/base64, whose errors it returns.
 func decodeBase64(raw json.RawMessage, into []float32) ([]float32, error) {
 	b64 := raw[1 : len(raw)-1]
 	if littleEndian && len(into) > 0 && base64Floats(raw) == len(into) {
