@@ -50,6 +50,7 @@ func serve(ctx context.Context, cfg config.WorkerEnv, logger *slog.Logger, _ io.
 		return service.ConfigError(err)
 	}
 	defer stopProfile()
+	setGCPercent()
 	redis.SetLogger(redisLogger{logger})
 	rdb, err := cfg.Redis.Open()
 	if err != nil {
