@@ -72,33 +72,6 @@ func newEnv(ctx context.Context, cfg Config) (*env, error) {
 	return e, nil
 }
 
-// warmPages writes a scratch file of size bytes in dir and removes it,
-// untimed, just before a run that writes a file of about that size, so
-// that the run writes into memory the system used a moment ago. On a
-// virtual machine that hands the guest's free memory back to its host
-// (free page reporting), a page left free for about two seconds costs a
-// host page fault when it is next touched: on the benchmark machine a new
-// 1 GB file was written at 345 to 440 MB/s, and 300 MB after it was
-// removed at 3.2 to 4.3 GB/s within a second, 1.3 to 1.5 GB/s two
-// seconds or more later. The effect lasts only seconds, so it helps the
-// file written first and the memory touched early; the rest of a run
-// still pays it in part.
-func warmPages(dir string, size int64) error {
-	f, err := os.CreateTemp(dir, "warm-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	buf := make([]byte, 1<<20)
-	for n := int64(0); n < size; n += int64(len(buf)) {
-		if _, err := f.Write(buf); err != nil {
-			f.Close()
-			return fmt.Errorf("warm memory: %w", err)
-		}
-	}
-	return f.Close()
-}
-
 // close stops everything newEnv started and removes the scratch directory.
 func (e *env) close() {
 	if e.rdb != nil {

@@ -102,8 +102,8 @@ func (s *Simulator) openAIEmbeddings(w http.ResponseWriter, c *call) {
 // encoding/json: an answer of 64 vectors of 1536 dimensions is half a
 // megabyte of base64 strings, which encoding/json checks for escaping one
 // byte at a time, and in benchmarks the simulator shares the machine with
-// what it serves (for the same reason the base64 is SIMD's). TestBase64EmbeddingsAsJSON holds the two to the same
-// bytes.
+// what it serves (for the same reason the base64 is SIMD's).
+// TestBase64EmbeddingsAsJSON holds the two to the same bytes.
 func writeBase64Embeddings(w http.ResponseWriter, model string, inputs []string, dim int) {
 	quotedModel, _ := json.Marshal(model) // a string always marshals
 	vecLen := base64.StdEncoding.EncodedLen(4 * dim)

@@ -11,8 +11,8 @@ import (
 // nothing to scan: collecting when the heap has grown by half its live
 // size, not by all of it, costs little CPU and keeps the peak down. At
 // WORKER_CONCURRENCY=100 with 128 × 1536-dimension tasks, make bench's
-// memory scenario peaked at 82 to 85 MB (median of three runs) against
-// 89 to 91 MB at Go's default of 100, at the same rate.
+// memory scenario peaked at 79 to 85 MB (medians of three runs) against
+// 89 to 100 MB at Go's default of 100, at the same rate.
 const workerGCPercent = 50
 
 // setGCPercent applies workerGCPercent unless GOGC says otherwise.
